@@ -1,0 +1,86 @@
+"""`stackwright lab up|down|status|ssh`: the built-in lab on this machine."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from ..lab import Lab, LabError
+from ..main import App, StackwrightError, inventory_argument, load_or_exit
+
+
+def _lab(app: App, inventory: Path) -> Lab:
+    inv = load_or_exit(app, inventory)
+    return Lab(inv, log=lambda msg: app.console.print(f"[lab] {msg}", markup=False, highlight=False))
+
+
+@click.group()
+def lab() -> None:
+    """Lab nodes (systemd-nspawn) for an inventory, on this machine."""
+
+
+@lab.command()
+@inventory_argument
+@click.pass_obj
+def up(app: App, inventory: Path) -> None:
+    """Create (or restart) the lab nodes of INVENTORY; running twice is harmless."""
+    the_lab = _lab(app, inventory)
+    start = time.monotonic()
+    try:
+        the_lab.up()
+    except LabError as exc:
+        raise StackwrightError(f"lab up: {exc}") from None
+    app.console.print(f"lab {the_lab.inv.cloud.name!r} is up: {len(the_lab.inv.nodes)} node(s) "
+                      f"in {time.monotonic() - start:.0f} s; try `stackwright lab status {inventory}`")
+
+
+@lab.command()
+@inventory_argument
+@click.pass_obj
+def down(app: App, inventory: Path) -> None:
+    """Remove the lab nodes, bridges and processes of INVENTORY (keeps the base image and apt cache)."""
+    the_lab = _lab(app, inventory)
+    try:
+        the_lab.down()
+    except LabError as exc:
+        raise StackwrightError(f"lab down: {exc}") from None
+    app.console.print(f"lab {the_lab.inv.cloud.name!r} removed")
+
+
+@lab.command()
+@inventory_argument
+@click.pass_obj
+def status(app: App, inventory: Path) -> None:
+    """Show each lab node: running, SSH address, systemd state."""
+    the_lab = _lab(app, inventory)
+    table = Table(title=f"lab {the_lab.inv.cloud.name}")
+    for col in ("node", "roles", "running", "ssh", "state"):
+        table.add_column(col)
+    rows = list(the_lab.status())
+    for row in rows:
+        table.add_row(row["node"], row["roles"], "yes" if row["running"] else "no", row["ssh"], row["state"])
+    app.console.print(table)
+    if not all(r["running"] for r in rows):
+        raise SystemExit(3)
+
+
+@lab.command(context_settings={"ignore_unknown_options": True})
+@inventory_argument
+@click.argument("node")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.pass_obj
+def ssh(app: App, inventory: Path, node: str, command: tuple[str, ...]) -> None:
+    """Open a shell (or run COMMAND) on lab NODE over SSH."""
+    the_lab = _lab(app, inventory)
+    match = [n for n in the_lab.inv.nodes if n.name == node]
+    if not match:
+        names = ", ".join(n.name for n in the_lab.inv.nodes)
+        raise StackwrightError(f"no node {node!r} in {inventory} (nodes: {names})")
+    args = the_lab.ssh_args(match[0])
+    if not command:
+        args.insert(1, "-t")
+    os.execvp(args[0], [*args, *command])

@@ -1,0 +1,473 @@
+"""The built-in lab: inventory nodes as systemd-nspawn containers on this machine.
+
+Each node gets its own network namespace (created here, ``ip netns``), one
+veth per NIC of its inventory entry, plugged into a host bridge per network
+segment (networks that share a NIC untagged share a segment).  The host takes
+the last address of each management/api/external network, serves the package
+archive through apt-cacher-ng on the management bridge, and never routes
+for the nodes: they get no default route and FORWARD drops their traffic.
+
+Everything this module creates is recorded under the lab directory so that
+``down`` removes exactly that and nothing else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .model import Inventory, Node
+from .paths import state_dir
+
+BASE_PACKAGES = (
+    "systemd,systemd-sysv,dbus,iproute2,openssh-server,python3,python3-apt,sudo,"
+    "iputils-ping,ca-certificates,eatmydata"
+)
+HOST_TOOLS = {"systemd-nspawn": "systemd-container", "debootstrap": "debootstrap",
+              "apt-cacher-ng": "apt-cacher-ng", "ssh": "openssh-client", "iptables": "iptables"}
+PROXY_PORT = 3142
+HOST_NETWORK_ROLES = ("management", "api", "external")
+
+
+class LabError(Exception):
+    pass
+
+
+Log = Callable[[str], None]
+
+
+def run(*args: str, check: bool = True, capture: bool = True, input_: str | None = None) -> str:
+    proc = subprocess.run(list(args), check=False, text=True, input=input_,
+                          stdout=subprocess.PIPE if capture else None,
+                          stderr=subprocess.PIPE if capture else None)
+    if check and proc.returncode != 0:
+        raise LabError(f"`{' '.join(args)}` failed ({proc.returncode}): {(proc.stderr or '').strip()}")
+    return proc.stdout or ""
+
+
+def _short(cloud: str) -> str:
+    return hashlib.sha1(cloud.encode()).hexdigest()[:5]  # noqa: S324 - a name, not security
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One host bridge: the networks that share L2 in the lab."""
+
+    bridge: str
+    networks: tuple[str, ...]
+
+
+def segments(inv: Inventory) -> list[Segment]:
+    """Union networks that are carried by the same interface on some node."""
+    parent = {n.name: n.name for n in inv.networks}
+
+    def find(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for node in inv.nodes:
+        by_iface: dict[str, list[str]] = {}
+        for net, att in node.networks.items():
+            by_iface.setdefault(att.interface, []).append(net)
+        for nets in by_iface.values():
+            for other in nets[1:]:
+                parent[find(other)] = find(nets[0])
+    groups: dict[str, list[str]] = {}
+    for net in inv.networks:
+        groups.setdefault(find(net.name), []).append(net.name)
+    tag = _short(inv.cloud.name)
+    return [Segment(f"sw{tag}b{i}", tuple(nets)) for i, nets in enumerate(groups.values())]
+
+
+def host_address(inv: Inventory, network: str) -> str:
+    """The lab host's own address on a network: the last usable one."""
+    return str(inv.network(network).cidr.broadcast_address - 1)
+
+
+class Lab:
+    def __init__(self, inv: Inventory, log: Log = print):
+        self.inv = inv
+        self.log = log
+        self.dir = state_dir() / "labs" / inv.cloud.name
+        self.image = state_dir() / "images" / "bookworm-base"
+        self.key = self.dir / "id_ed25519"
+        self.known_hosts = self.dir / "known_hosts"
+        self.tag = _short(inv.cloud.name)
+
+    # -- names --------------------------------------------------------------
+    def netns(self, node: Node) -> str:
+        return f"sw-{self.inv.cloud.name}-{node.name}"
+
+    def veth(self, node_index: int, nic_index: int) -> str:
+        return f"s{self.tag}n{node_index}e{nic_index}"
+
+    def node_dir(self, node: Node) -> Path:
+        return self.dir / "nodes" / node.name
+
+    def segment_of(self, network: str) -> Segment:
+        return next(s for s in segments(self.inv) if network in s.networks)
+
+    def mgmt_network(self) -> str:
+        return self.inv.networks_with_role("management")[0].name
+
+    def proxy_address(self) -> str:
+        return host_address(self.inv, self.mgmt_network())
+
+    # -- checks ---------------------------------------------------------------
+    def preflight(self) -> None:
+        if os.geteuid() != 0:
+            raise LabError("the lab needs root (it creates network namespaces, bridges and containers)")
+        missing = [pkg for tool, pkg in HOST_TOOLS.items() if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists()]
+        if missing:
+            raise LabError("missing host packages: " + " ".join(sorted(set(missing)))
+                           + f" (apt-get install {' '.join(sorted(set(missing)))})")
+        for node in self.inv.nodes:
+            if node.bonds:
+                raise LabError(f"node {node.name}: bonds are not wired by the lab yet (host networking issue)")
+        taken = {str(a.address) for n in self.inv.nodes for a in n.networks.values()}
+        for net in self.inv.networks:
+            if net.role in HOST_NETWORK_ROLES and host_address(self.inv, net.name) in taken:
+                raise LabError(f"network {net.name}: {host_address(self.inv, net.name)} is reserved for the lab host")
+
+    # -- base image -------------------------------------------------------------
+    def ensure_image(self) -> None:
+        marker = self.image / ".stackwright-image"
+        if marker.exists() and marker.read_text().strip() == BASE_PACKAGES:
+            return
+        if self.image.exists() and not marker.exists() and (self.image / "etc/debian_version").exists():
+            marker.write_text(BASE_PACKAGES + "\n")  # built by hand with the same recipe
+            return
+        tmp = self.image.with_name(self.image.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        self.log("building the Debian 12 base image with debootstrap (once; takes a few minutes)")
+        run("debootstrap", "--variant=minbase", f"--include={BASE_PACKAGES}", "bookworm", str(tmp))
+        (tmp / ".stackwright-image").write_text(BASE_PACKAGES + "\n")
+        shutil.rmtree(self.image, ignore_errors=True)
+        tmp.rename(self.image)
+
+    # -- host networking -----------------------------------------------------
+    def _link_exists(self, name: str) -> bool:
+        return Path(f"/sys/class/net/{name}").exists()
+
+    def ensure_bridges(self) -> None:
+        for seg in segments(self.inv):
+            if not self._link_exists(seg.bridge):
+                run("ip", "link", "add", seg.bridge, "type", "bridge")
+            run("ip", "link", "set", seg.bridge, "up")
+            have = run("ip", "-o", "-4", "addr", "show", "dev", seg.bridge)
+            for net_name in seg.networks:
+                net = self.inv.network(net_name)
+                if net.role not in HOST_NETWORK_ROLES:
+                    continue
+                cidr = f"{host_address(self.inv, net_name)}/{net.cidr.prefixlen}"
+                if f" {cidr} " not in have:
+                    run("ip", "addr", "add", cidr, "dev", seg.bridge)
+            for chain_arg in ("-i", "-o"):
+                rule = ["FORWARD", chain_arg, seg.bridge, "-j", "DROP", "-m", "comment", "--comment", "stackwright-lab"]
+                if subprocess.run(["iptables", "-C", *rule], capture_output=True, check=False).returncode != 0:
+                    run("iptables", "-I", *rule)
+
+    def ensure_proxy(self) -> None:
+        acng = self.dir / "acng"
+        pidfile = acng / "pid"
+        if _alive(pidfile):
+            return
+        conf = acng / "conf"
+        shutil.rmtree(conf, ignore_errors=True)
+        shutil.copytree("/etc/apt-cacher-ng", conf)
+        (conf / "backends_debian").write_text(debian_archive_uri() + "\n")
+        (acng / "log").mkdir(parents=True, exist_ok=True)
+        cache = Path("/var/cache/apt-cacher-ng")
+        cache.mkdir(parents=True, exist_ok=True)
+        run("/usr/sbin/apt-cacher-ng", "-c", str(conf), "ForeGround=0", f"BindAddress={self.proxy_address()}",
+            f"Port={PROXY_PORT}", f"PidFile={pidfile}", f"LogDir={acng / 'log'}", f"CacheDir={cache}")
+        _wait(lambda: _port_open(self.proxy_address(), PROXY_PORT), 20, "apt-cacher-ng did not start")
+
+    # -- nodes -------------------------------------------------------------------
+    def ensure_key(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if not self.key.exists():
+            run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"stackwright-lab-{self.inv.cloud.name}",
+                "-f", str(self.key))
+
+    def prepare_rootfs(self, node: Node) -> None:
+        root = self.node_dir(node) / "rootfs"
+        if (root / "etc/stackwright-lab-node").exists():
+            return
+        tmp = root.with_name("rootfs.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        run("cp", "-a", "--reflink=auto", str(self.image), str(tmp))
+        (tmp / ".stackwright-image").unlink(missing_ok=True)
+        (tmp / "etc/hostname").write_text(node.name + "\n")
+        (tmp / "etc/machine-id").write_text(uuid.uuid4().hex + "\n")
+        (tmp / "etc/hosts").write_text(f"127.0.0.1 localhost\n127.0.1.1 {node.name}\n")
+        (tmp / "etc/resolv.conf").unlink(missing_ok=True)
+        (tmp / "etc/resolv.conf").write_text("# the lab has no DNS: names come from /etc/hosts\n")
+        # apt through the host's caching proxy, from the host's own Debian archives
+        (tmp / "etc/apt/apt.conf.d/01stackwright-lab-proxy").write_text(
+            f'Acquire::http::Proxy "http://{self.proxy_address()}:{PROXY_PORT}";\n')
+        (tmp / "etc/apt/sources.list").write_text("")
+        (tmp / "etc/apt/sources.list.d/debian.sources").write_text(node_sources())
+        # ssh: the lab key for root, host keys made now so known_hosts can be strict
+        ssh = tmp / "root/.ssh"
+        ssh.mkdir(mode=0o700, parents=True, exist_ok=True)
+        (ssh / "authorized_keys").write_text(self.key.with_suffix(".pub").read_text())
+        os.chmod(ssh / "authorized_keys", 0o600)
+        for old in (tmp / "etc/ssh").glob("ssh_host_*"):
+            old.unlink()
+        run("ssh-keygen", "-A", "-f", str(tmp))
+        # networking: one systemd-networkd file per NIC, addresses, no gateway
+        netdir = tmp / "etc/systemd/network"
+        netdir.mkdir(parents=True, exist_ok=True)
+        for nic in node.nics:
+            addrs = [f"{att.address}/{self.inv.network(n).cidr.prefixlen}"
+                     for n, att in node.networks.items() if att.interface == nic.name]
+            body = f"[Match]\nName={nic.name}\n\n[Link]\nRequiredForOnline={'yes' if addrs else 'no'}\n\n[Network]\n"
+            body += "LinkLocalAddressing=no\nIPv6AcceptRA=no\n" + "".join(f"Address={a}\n" for a in addrs)
+            (netdir / f"10-{nic.name}.network").write_text(body)
+        wants = tmp / "etc/systemd/system/multi-user.target.wants"
+        wants.mkdir(parents=True, exist_ok=True)
+        link = wants / "systemd-networkd.service"
+        if not link.exists():
+            link.symlink_to("/lib/systemd/system/systemd-networkd.service")
+        (tmp / "etc/stackwright-lab-node").write_text(self.inv.cloud.name + "\n")
+        shutil.rmtree(root, ignore_errors=True)
+        tmp.rename(root)
+
+    def ensure_netns(self, index: int, node: Node) -> None:
+        ns = self.netns(node)
+        if not Path(f"/run/netns/{ns}").exists():
+            run("ip", "netns", "add", ns)
+        for j, nic in enumerate(node.nics):
+            host_side = self.veth(index, j)
+            nets = [n for n, att in node.networks.items() if att.interface == nic.name]
+            if not self._link_exists(host_side):
+                mac = ["address", nic.mac] if nic.mac else []
+                run("ip", "link", "add", host_side, "type", "veth", "peer", "name", nic.name, *mac, "netns", ns)
+            if nets:
+                run("ip", "link", "set", host_side, "master", self.segment_of(nets[0]).bridge)
+            run("ip", "link", "set", host_side, "up")
+
+    def start_node(self, node: Node) -> None:
+        ndir = self.node_dir(node)
+        pidfile = ndir / "nspawn.pid"
+        if _alive(pidfile):
+            return
+        args = [
+            "systemd-nspawn", "-D", str(ndir / "rootfs"), "-b", "--register=no", "--keep-unit",
+            "-M", node.name, f"--network-namespace-path=/run/netns/{self.netns(node)}",
+            "--capability=all", "--drop-capability=CAP_SYS_TIME", "--resolv-conf=off", "--timezone=off",
+            "--console=read-only", "--bind=/dev/net/tun",
+        ]
+        if Path("/dev/kvm").exists():
+            args.append("--bind=/dev/kvm")
+        with open(ndir / "console.log", "ab") as out:
+            proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+        pidfile.write_text(f"{proc.pid}\n")
+
+    def ssh_target(self, node: Node) -> str:
+        return str(self.inv.ssh_for(node).host)
+
+    def ssh_args(self, node: Node) -> list[str]:
+        access = self.inv.ssh_for(node)
+        return ["ssh", "-i", str(self.key), "-o", f"UserKnownHostsFile={self.known_hosts}",
+                "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=3",
+                "-p", str(access.port), f"{access.user}@{access.host}"]
+
+    def write_known_hosts(self) -> None:
+        lines = []
+        for node in self.inv.nodes:
+            root = self.node_dir(node) / "rootfs"
+            names = sorted({self.ssh_target(node), node.name})
+            for pub in sorted((root / "etc/ssh").glob("ssh_host_*_key.pub")):
+                kind, key = pub.read_text().split()[:2]
+                lines.append(f"{','.join(names)} {kind} {key}\n")
+        self.known_hosts.write_text("".join(lines))
+
+    def wait_ssh(self, node: Node, timeout: float = 180) -> None:
+        def ok() -> bool:
+            return subprocess.run([*self.ssh_args(node), "true"], capture_output=True, check=False).returncode == 0
+        _wait(ok, timeout, f"node {node.name} did not answer on SSH (see {self.node_dir(node) / 'console.log'})")
+
+    # -- commands -------------------------------------------------------------
+    def up(self) -> None:
+        self.preflight()
+        self.ensure_image()
+        self.ensure_key()
+        self.ensure_bridges()
+        self.ensure_proxy()
+        for i, node in enumerate(self.inv.nodes):
+            self.prepare_rootfs(node)
+            self.ensure_netns(i, node)
+        self.write_known_hosts()
+        for node in self.inv.nodes:
+            self.start_node(node)
+        for node in self.inv.nodes:
+            self.wait_ssh(node)
+            self.log(f"node {node.name} is up ({self.ssh_target(node)})")
+        (self.dir / "lab.json").write_text(json.dumps(self.describe(), indent=2) + "\n")
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "cloud": self.inv.cloud.name,
+            "bridges": {s.bridge: list(s.networks) for s in segments(self.inv)},
+            "proxy": f"http://{self.proxy_address()}:{PROXY_PORT}",
+            "nodes": {n.name: {"netns": self.netns(n), "ssh": self.ssh_target(n)} for n in self.inv.nodes},
+        }
+
+    def status(self) -> Iterator[dict[str, Any]]:
+        for node in self.inv.nodes:
+            running = _alive(self.node_dir(node) / "nspawn.pid")
+            reachable = running and subprocess.run(
+                [*self.ssh_args(node), "systemctl", "is-system-running"], capture_output=True, text=True, check=False
+            ).stdout.strip()
+            yield {"node": node.name, "roles": ",".join(node.roles), "running": running,
+                   "ssh": self.ssh_target(node), "state": reachable or "-"}
+
+    def is_up(self) -> bool:
+        return self.dir.exists() and all(_alive(self.node_dir(n) / "nspawn.pid") for n in self.inv.nodes)
+
+    def down(self) -> None:
+        for node in self.inv.nodes:
+            _stop(self.node_dir(node) / "nspawn.pid", timeout=30)
+        for node in self.inv.nodes:
+            ns = self.netns(node)
+            if Path(f"/run/netns/{ns}").exists():
+                run("ip", "netns", "del", ns, check=False)
+        for i, node in enumerate(self.inv.nodes):
+            for j, _ in enumerate(node.nics):
+                if self._link_exists(self.veth(i, j)):
+                    run("ip", "link", "del", self.veth(i, j), check=False)
+        _stop(self.dir / "acng" / "pid", timeout=10)
+        for seg in segments(self.inv):
+            for chain_arg in ("-i", "-o"):
+                rule = ["FORWARD", chain_arg, seg.bridge, "-j", "DROP", "-m", "comment", "--comment", "stackwright-lab"]
+                while subprocess.run(["iptables", "-D", *rule], capture_output=True, check=False).returncode == 0:
+                    pass
+            if self._link_exists(seg.bridge):
+                run("ip", "link", "del", seg.bridge, check=False)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# -- helpers ------------------------------------------------------------------
+
+
+def _pid(pidfile: Path) -> int | None:
+    try:
+        return int(pidfile.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _alive(pidfile: Path) -> bool:
+    pid = _pid(pidfile)
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:  # a zombie or a recycled pid is not ours
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _stop(pidfile: Path, timeout: float) -> None:
+    pid = _pid(pidfile)
+    if pid is None or not _alive(pidfile):
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _alive(pidfile):
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.3)
+    if _alive(pidfile):
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(0.5)
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _wait(cond: Callable[[], bool], timeout: float, message: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(1)
+    raise LabError(message)
+
+
+def _host_sources() -> list[dict[str, str]]:
+    """The host's Debian apt sources (deb822 and one-line formats)."""
+    entries: list[dict[str, str]] = []
+    files = sorted(Path("/etc/apt/sources.list.d").glob("*.sources"))
+    for f in files:
+        for stanza in f.read_text().split("\n\n"):
+            fields: dict[str, str] = {}
+            for line in stanza.splitlines():
+                if line.startswith("#") or ":" not in line:
+                    continue
+                k, v = line.split(":", 1)
+                fields[k.strip()] = v.strip()
+            if fields.get("URIs"):
+                entries.append(fields)
+    lists = [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*.list"))]
+    for f in lists:
+        if not f.exists():
+            continue
+        for line in f.read_text().splitlines():
+            parts = line.split("#")[0].split()
+            if len(parts) >= 3 and parts[0] == "deb":
+                if parts[1].startswith("["):
+                    parts = [parts[0], *parts[2:]]
+                entries.append({"URIs": parts[1], "Suites": parts[2], "Components": " ".join(parts[3:])})
+    return [e for e in entries if "bookworm" in e.get("Suites", "") and "/debian" in e["URIs"]]
+
+
+def debian_archive_uri() -> str:
+    """The main Debian archive this host uses (read from its apt config)."""
+    for e in _host_sources():
+        uri = e["URIs"].split()[0]
+        if not uri.rstrip("/").endswith("-security"):
+            return uri.rstrip("/") + "/"
+    raise LabError("cannot find the Debian archive in this host's apt sources (/etc/apt/sources.list*)")
+
+
+def node_sources() -> str:
+    """apt sources for lab nodes: the host's Debian archives, over plain HTTP
+    so the caching proxy can serve them."""
+    stanzas = []
+    for e in _host_sources():
+        uris = " ".join(u.replace("https://", "http://") for u in e["URIs"].split())
+        stanzas.append(
+            f"Types: deb\nURIs: {uris}\nSuites: {e['Suites']}\nComponents: {e.get('Components', 'main')}\n"
+            "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
+        )
+    return "\n".join(stanzas)

@@ -1,0 +1,230 @@
+"""Reading an inventory file: YAML with line numbers, typed by the model,
+then checked by the semantic rules.  Every problem is collected; nothing here
+raises anything but :class:`InventoryError`."""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from pathlib import Path as FsPath
+from typing import Any
+
+import pydantic
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from .checks import check
+from .model import Inventory
+from .problems import InventoryError, Path, Problem
+
+MAX_BYTES = 16 * 1024 * 1024
+
+
+def load(path: str | FsPath) -> Inventory:
+    """Load and check an inventory; raise InventoryError with every error.
+
+    Warnings alone do not stop loading; they are attached to the result of
+    :func:`load_with_warnings`.
+    """
+    inventory, _ = load_with_warnings(path)
+    return inventory
+
+
+def load_with_warnings(path: str | FsPath) -> tuple[Inventory, list[Problem]]:
+    filename = str(path)
+    raw = _read_yaml(filename)
+    try:
+        inventory = Inventory.model_validate(raw)
+    except pydantic.ValidationError as exc:
+        raise InventoryError(filename, _from_pydantic(exc, raw)) from None
+    problems = [_with_line(p, raw) for p in check(inventory)]
+    if any(p.severity == "error" for p in problems):
+        raise InventoryError(filename, problems)
+    return inventory, problems
+
+
+# -- YAML -------------------------------------------------------------------
+
+
+def _read_yaml(filename: str) -> Any:
+    fs = FsPath(filename)
+
+    def fail(message: str, fix: str = "", line: int | None = None) -> InventoryError:
+        return InventoryError(filename, [Problem((), message, fix, line=line)])
+
+    if not fs.exists():
+        raise fail("file not found", "check the path; `stackwright init` writes a starting inventory")
+    if fs.is_dir():
+        raise fail("is a directory, not an inventory file", "name the YAML file inside it")
+    try:
+        size = fs.stat().st_size
+        if size > MAX_BYTES:
+            raise fail(f"file is {size} bytes; inventories are limited to {MAX_BYTES}")
+        text = fs.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise fail(f"not UTF-8 text ({exc.reason} at byte {exc.start})", "save the file as UTF-8") from None
+    except OSError as exc:
+        raise fail(f"cannot read: {exc.strerror}") from None
+    yaml = YAML(typ="rt")
+    try:
+        data = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        what = (exc.problem or exc.context or "invalid YAML").strip()
+        if "duplicate key" in what or "found duplicate key" in str(exc):
+            what = f"duplicate key: {what}"
+        raise fail(f"YAML syntax error: {what}", "fix the YAML at this line", line) from None
+    except YAMLError as exc:
+        raise fail(f"YAML syntax error: {exc}") from None
+    except RecursionError:
+        raise fail("YAML nested too deeply") from None
+    if data is None:
+        raise fail("the file is empty", "an inventory needs `cloud:`, `networks:` and `nodes:`")
+    if not isinstance(data, dict):
+        raise fail(
+            f"the top level must be a mapping, not a {type(data).__name__}",
+            "an inventory needs `cloud:`, `networks:` and `nodes:`",
+        )
+    return data
+
+
+def _line_of(raw: Any, path: Path) -> int | None:
+    """1-based line of the deepest part of *path* present in the YAML."""
+    line = None
+    node = raw
+    for part in path:
+        try:
+            if isinstance(node, CommentedMap) and part in node:
+                line = node.lc.key(part)[0] + 1
+                node = node[part]
+            elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
+                line = node.lc.item(part)[0] + 1
+                node = node[part]
+            else:
+                break
+        except (KeyError, IndexError, TypeError, AttributeError):
+            break
+    return line
+
+
+def _with_line(problem: Problem, raw: Any) -> Problem:
+    return Problem(problem.path, problem.message, problem.fix, problem.severity, _line_of(raw, problem.path))
+
+
+# -- pydantic errors to problems --------------------------------------------
+
+
+def _unwrap(tp: Any) -> Any:
+    """Strip Annotated/Optional/list/dict down to the element type."""
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is typing.Annotated:
+            tp = typing.get_args(tp)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            tp = args[0]
+        elif origin in (list, tuple):
+            tp = typing.get_args(tp)[0]
+        elif origin is dict:
+            tp = typing.get_args(tp)[1]
+        else:
+            return tp
+
+
+def _model_at(path: Path) -> type[pydantic.BaseModel] | None:
+    model: Any = Inventory
+    for part in path:
+        if isinstance(part, int) or model is None:
+            continue
+        if isinstance(model, type) and issubclass(model, pydantic.BaseModel):
+            field = model.model_fields.get(str(part))
+            if field is None:
+                # a dict key (e.g. a network name under node.networks)
+                continue
+            model = _unwrap(field.annotation)
+    return model if isinstance(model, type) and issubclass(model, pydantic.BaseModel) else None
+
+
+def _describe(value: Any) -> str:
+    text = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _from_pydantic(exc: pydantic.ValidationError, raw: Any) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: set[Path] = set()
+    for err in exc.errors(include_url=False):
+        path: Path = tuple(err["loc"])
+        kind = err["type"]
+        value = err.get("input")
+        fix = ""
+        if kind == "missing":
+            message = "required field is missing"
+            fix = f"add `{path[-1]}:`"
+        elif kind == "extra_forbidden":
+            model = _model_at(path[:-1])
+            allowed = sorted(model.model_fields) if model else []
+            message = f"unknown key {str(path[-1])!r}"
+            close = difflib.get_close_matches(str(path[-1]), allowed, n=1, cutoff=0.6)
+            if close:
+                fix = f"did you mean {close[0]!r}?"
+            elif allowed:
+                fix = "allowed keys here: " + ", ".join(allowed)
+        elif kind == "literal_error":
+            expected = err.get("ctx", {}).get("expected", "")
+            message = f"{_describe(value)} is not allowed"
+            fix = f"use one of {expected}"
+            close = difflib.get_close_matches(str(value), [e.strip(" '") for e in str(expected).replace(" or ", ",").split(",")], n=1)
+            if close:
+                fix = f"did you mean {close[0]!r}? (allowed: {expected})"
+        elif kind == "ip_v4_address":
+            message = f"{_describe(value)} is not a valid IPv4 address"
+            fix = "write a dotted address such as 192.0.2.10"
+        elif kind == "ip_v4_network":
+            message = f"{_describe(value)} is not a valid IPv4 network"
+            fix = "write the network address with its prefix length, such as 192.0.2.0/24 (no host bits set)"
+        elif kind == "string_pattern_mismatch":
+            pattern = err.get("ctx", {}).get("pattern", "")
+            message = f"{_describe(value)} is not a valid name here"
+            fix = _pattern_hint(str(pattern))
+        elif kind in ("too_short", "list_type", "dict_type", "model_type", "model_attributes_type"):
+            message = err["msg"].replace("Input", "value")
+            if kind == "too_short":
+                fix = "list at least one entry"
+            else:
+                fix = "check the indentation and the type of this value"
+        elif kind in ("greater_than_equal", "less_than_equal", "int_parsing", "int_type", "int_from_float"):
+            message = f"{_describe(value)}: {err['msg'].lower()}"
+        else:
+            message = f"{_describe(value)}: {err['msg']}"
+        if path in seen:
+            continue
+        seen.add(path)
+        problems.append(Problem(path, message, fix, line=_line_of(raw, path)))
+    return problems
+
+
+def _pattern_hint(pattern: str) -> str:
+    if "61" in pattern:
+        return "use lower-case letters, digits and '-' (a DNS host name label, at most 63 characters)"
+    if "{0,14}" in pattern:
+        return "use a Linux interface name: a letter, then letters, digits, '.', '_' or '-' (at most 15 characters)"
+    if "[0-9a-fA-F]{2}" in pattern:
+        return "write a MAC address as six hex pairs, such as 52:54:00:12:34:56"
+    if "https?" in pattern:
+        return "write a URL such as http://proxy.internal:3142"
+    if "251" in pattern:
+        return "use a DNS domain such as cloud.internal"
+    return "start with a lower-case letter; use lower-case letters, digits, '_' and '-' (at most 31 characters)"
+
+
+def load_problems(path: str | FsPath) -> tuple[Inventory | None, list[Problem]]:
+    """Like load_with_warnings, but returns problems instead of raising."""
+    try:
+        inventory, warnings = load_with_warnings(path)
+        return inventory, warnings
+    except InventoryError as exc:
+        return None, exc.problems

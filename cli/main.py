@@ -1,0 +1,155 @@
+"""The `stackwright` command: a thin layer over the model, the renderer, the
+lab and the Ansible runner."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from . import __version__
+from . import secrets as secrets_mod
+from .loader import load, load_problems
+from .paths import secrets_file
+from .problems import InventoryError, Problem
+from .render import render as render_inventory
+
+EXIT_INVALID = 2
+
+
+@dataclass
+class App:
+    console: Console
+    err: Console
+    debug: bool
+
+
+class StackwrightError(click.ClickException):
+    """A failure the operator can act on; printed without a traceback."""
+
+
+def inventory_argument(f):  # type: ignore[no-untyped-def]
+    return click.argument(
+        "inventory", type=click.Path(path_type=Path, dir_okay=True, exists=False), metavar="INVENTORY"
+    )(f)
+
+
+def _sorted(problems: list[Problem]) -> list[Problem]:
+    return sorted(problems, key=lambda p: (p.severity != "error", p.line or 0))
+
+
+def report_problems(app: App, filename: str, problems: list[Problem]) -> None:
+    for p in _sorted(problems):
+        style = "red" if p.severity == "error" else "yellow"
+        app.err.print(p.render(filename), style=style, markup=False, highlight=False)
+
+
+def load_or_exit(app: App, path: Path):  # type: ignore[no-untyped-def]
+    try:
+        return load(path)
+    except InventoryError as exc:
+        report_problems(app, exc.filename, exc.problems)
+        n = len(exc.errors)
+        app.err.print(f"{exc.filename}: {n} error(s); nothing was changed on any host", style="bold red")
+        sys.exit(EXIT_INVALID)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="stackwright")
+@click.option("--debug", is_flag=True, envvar="STACKWRIGHT_DEBUG", help="Show tracebacks of internal errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Deploy and operate OpenStack (Debian 12, Zed) from one node inventory."""
+    ctx.obj = App(console=Console(), err=Console(stderr=True), debug=debug)
+
+
+@cli.command()
+@inventory_argument
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_obj
+def validate(app: App, inventory: Path, fmt: str) -> None:
+    """Check INVENTORY and report every problem at once (contacts no host)."""
+    inv, problems = load_problems(inventory)
+    if fmt == "json":
+        import json
+
+        click.echo(json.dumps(
+            {
+                "file": str(inventory),
+                "valid": inv is not None,
+                "problems": [
+                    {"line": p.line, "path": list(p.path), "severity": p.severity, "message": p.message, "fix": p.fix}
+                    for p in _sorted(problems)
+                ],
+            },
+            indent=2,
+        ))
+    else:
+        report_problems(app, str(inventory), problems)
+    if inv is None:
+        if fmt == "text":
+            n = sum(p.severity == "error" for p in problems)
+            app.err.print(f"{inventory}: {n} error(s)", style="bold red")
+        sys.exit(EXIT_INVALID)
+    if fmt == "text":
+        warnings = len(problems)
+        app.console.print(
+            f"{inventory}: valid - cloud {inv.cloud.name!r}, {len(inv.nodes)} node(s), "
+            f"{len(inv.networks)} network(s)" + (f", {warnings} warning(s)" if warnings else ""),
+            style="green",
+        )
+
+
+@cli.command()
+@inventory_argument
+@click.option("-o", "--output", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="Directory to write the Ansible inventory into.")
+@click.pass_obj
+def render(app: App, inventory: Path, output: Path) -> None:
+    """Write INVENTORY as a standard Ansible inventory (hosts.yml, group_vars, host_vars)."""
+    inv = load_or_exit(app, inventory)
+    written = render_inventory(inv, output)
+    app.console.print(f"rendered {inventory} into {output}/ ({len(written)} file(s) changed)")
+
+
+@cli.command()
+@inventory_argument
+@click.option("--force", is_flag=True, help="Replace an existing secrets file (the old one is kept as .bak).")
+@click.pass_obj
+def secrets(app: App, inventory: Path, force: bool) -> None:
+    """Generate every password and key of the cloud into a 0600 file next to INVENTORY."""
+    load_or_exit(app, inventory)
+    target = secrets_file(inventory)
+    try:
+        secrets_mod.write(target, force=force)
+    except FileExistsError:
+        raise StackwrightError(
+            f"{target} already exists; it was left unchanged (use --force to replace it, the old file is kept as .bak)"
+        ) from None
+    app.console.print(f"wrote {target} (mode 0600); no secret was printed")
+
+
+def _register_commands() -> None:
+    from .commands import deploy as deploy_cmd
+    from .commands import lab as lab_cmd
+
+    cli.add_command(lab_cmd.lab)
+    cli.add_command(deploy_cmd.deploy)
+
+
+_register_commands()
+
+
+def main() -> None:
+    debug = "--debug" in sys.argv
+    try:
+        cli.main(prog_name="stackwright", standalone_mode=True)
+    except Exception as exc:  # last resort: never a traceback for the user
+        if debug:
+            raise
+        Console(stderr=True).print(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
+                                   style="bold red", markup=False)
+        sys.exit(1)

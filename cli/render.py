@@ -1,0 +1,136 @@
+"""Turn an inventory model into a standard Ansible inventory directory:
+hosts.yml (groups), group_vars/all.yml (cloud-wide) and host_vars/<node>.yml.
+The templates live in the top-level templates/inventory/ folder.  Output is
+deterministic: the same model always gives the same bytes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from .model import Inventory, Node
+from .paths import data_dir
+
+NODE_ROLES = ("controller", "network", "compute", "storage")
+
+# Which node-role groups each service group is made of.  Roles and playbooks
+# only ever name the service groups, so moving a service is a change here.
+SERVICE_GROUPS: dict[str, tuple[str, ...]] = {
+    "chrony": ("controller", "network", "compute", "storage"),
+    "mariadb": ("controller",),
+    "rabbitmq": ("controller",),
+    "memcached": ("controller",),
+    "keystone": ("controller",),
+}
+
+
+def _yaml(value: Any) -> str:
+    """A YAML scalar/flow value (JSON is valid YAML and always quoted right)."""
+    return json.dumps(value, sort_keys=False)
+
+
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(data_dir() / "templates" / "inventory")),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,  # noqa: S701 - renders YAML, not HTML
+    )
+    env.filters["yaml"] = _yaml
+    return env
+
+
+def node_vars(inv: Inventory, node: Node) -> dict[str, Any]:
+    ssh = inv.ssh_for(node)
+    networks = {}
+    for name, att in node.networks.items():
+        net = inv.network(name)
+        networks[name] = {
+            "role": net.role,
+            "interface": att.interface,
+            "address": str(att.address),
+            "prefix": net.cidr.prefixlen,
+            "cidr": str(net.cidr),
+            "vlan": net.vlan,
+            "mtu": net.mtu,
+        }
+    addresses = {}
+    for role in ("management", "api", "tenant", "external", "storage"):
+        addr = inv.address(node, role)
+        addresses[role] = str(addr) if addr else None
+    return {
+        "ssh": ssh,
+        "roles": sorted(set(node.roles), key=NODE_ROLES.index),
+        "networks": networks,
+        "addresses": addresses,
+        "nics": [n.model_dump(exclude_none=True) for n in node.nics],
+        "bonds": [b.model_dump(exclude_none=True) for b in node.bonds],
+    }
+
+
+def cloud_vars(inv: Inventory) -> dict[str, Any]:
+    c = inv.cloud
+    return {
+        "name": c.name,
+        "region": c.region,
+        "release": c.release,
+        "domain": c.domain,
+        "internal_vip": str(c.internal_vip) if c.internal_vip else None,
+        "public_vip": str(c.public_vip) if c.public_vip else None,
+        "internal_host": inv.internal_endpoint_host(),
+        "public_host": inv.public_endpoint_host(),
+        "ntp_servers": list(c.ntp_servers),
+        "apt_proxy": c.apt_proxy,
+        "networks": {
+            n.name: {
+                "role": n.role,
+                "cidr": str(n.cidr),
+                "gateway": str(n.gateway) if n.gateway else None,
+                "vlan": n.vlan,
+                "mtu": n.mtu,
+            }
+            for n in inv.networks
+        },
+    }
+
+
+def groups(inv: Inventory) -> dict[str, list[str]]:
+    return {role: sorted(n.name for n in inv.nodes_with_role(role)) for role in NODE_ROLES}
+
+
+def render_files(inv: Inventory) -> dict[str, str]:
+    """Relative path -> file content, for every file of the inventory."""
+    env = _env()
+    files = {
+        "hosts.yml": env.get_template("hosts.yml.j2").render(
+            cloud=cloud_vars(inv), groups=groups(inv), service_groups=SERVICE_GROUPS,
+            nodes=sorted(n.name for n in inv.nodes),
+        ),
+        "group_vars/all.yml": env.get_template("group_vars_all.yml.j2").render(cloud=cloud_vars(inv)),
+    }
+    for node in sorted(inv.nodes, key=lambda n: n.name):
+        files[f"host_vars/{node.name}.yml"] = env.get_template("host_vars.yml.j2").render(
+            name=node.name, node=node_vars(inv, node)
+        )
+    return files
+
+
+def render(inv: Inventory, out: Path) -> list[Path]:
+    """Write the inventory into *out*; files we did not write are left alone,
+    files we wrote before are replaced only when their content changed."""
+    written = []
+    for rel, content in render_files(inv).items():
+        target = out / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists() and target.read_text() == content:
+            continue
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_text(content)
+        tmp.replace(target)
+        written.append(target)
+    return written
