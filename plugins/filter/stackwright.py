@@ -1,0 +1,43 @@
+"""Filters shared by every Stackwright role.
+
+``to_ini`` renders a ``{section: {key: value}}`` mapping as an INI file, the
+one mechanism all OpenStack config files use: each role builds its settings
+as a mapping, merges the operator's ``<role>_<file>_overrides`` into it with
+``combine(recursive=True)`` and renders the result.  Lists become
+comma-separated values, booleans ``true``/``false``, ``None`` drops the key
+(so an override can remove a default).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ",".join(_value(v) for v in value)
+    return str(value)
+
+
+def to_ini(config: dict[str, dict[str, Any]]) -> str:
+    out: list[str] = []
+    sections = list(config)
+    if "DEFAULT" in sections:  # DEFAULT first, the rest in the order given
+        sections.remove("DEFAULT")
+        sections.insert(0, "DEFAULT")
+    for section in sections:
+        values = config[section] or {}
+        out.append(f"[{section}]")
+        for key, value in values.items():
+            if value is None:
+                continue
+            out.append(f"{key} = {_value(value)}")
+        out.append("")
+    return "\n".join(out)
+
+
+class FilterModule:
+    def filters(self) -> dict[str, Any]:
+        return {"to_ini": to_ini}
