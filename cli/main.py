@@ -63,7 +63,7 @@ def load_or_exit(app: App, path: Path):  # type: ignore[no-untyped-def]
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
     """Deploy and operate OpenStack (Debian 12, Zed) from one node inventory."""
-    ctx.obj = App(console=Console(), err=Console(stderr=True), debug=debug)
+    ctx.obj = App(console=Console(soft_wrap=True), err=Console(stderr=True, soft_wrap=True), debug=debug)
 
 
 @cli.command()

@@ -1,0 +1,57 @@
+# Stackwright developer and demo entry points.  Run as root on Debian 12.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SW := $(VENV)/bin/stackwright
+INVENTORY ?= inventories/aio.yml
+HOST_PACKAGES := python3-venv python3-pip systemd-container debootstrap apt-cacher-ng iptables openssh-client iproute2
+
+.PHONY: demo test install host-packages lint unit e2e clean lab-down
+
+# Install the tool, bring up the aio lab and deploy it.
+demo: install
+	$(SW) validate $(INVENTORY)
+	$(SW) lab up $(INVENTORY)
+	$(SW) deploy $(INVENTORY)
+	@echo
+	@echo "The cloud is up.  Use it from this machine:"
+	@echo "  export OS_CLIENT_CONFIG_FILE=$(CURDIR)/inventories/clouds.yaml OS_CLOUD=aio"
+	@echo "  $(VENV)/bin/openstack token issue; $(VENV)/bin/openstack endpoint list"
+	@echo "  $(SW) lab ssh $(INVENTORY) aio1      # a shell on the node"
+	@echo "  $(SW) lab down $(INVENTORY)          # remove the lab"
+
+# Lint, unit tests, and the end-to-end lab test (lab up, deploy, token issue,
+# idempotent re-run, lab down).
+test: install
+	$(MAKE) lint
+	$(PY) -m pytest -q -ra tests
+
+install: host-packages $(VENV)/.installed
+
+host-packages:
+	@if ! dpkg -s $(HOST_PACKAGES) >/dev/null 2>&1; then \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(HOST_PACKAGES); \
+	fi
+
+$(VENV)/.installed: pyproject.toml $(shell git ls-files cli roles playbooks templates plugins inventories ansible.cfg 2>/dev/null)
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q '.[test]'
+	touch $@
+
+lint:
+	$(VENV)/bin/ruff check cli tests plugins
+	$(VENV)/bin/mypy cli
+	$(VENV)/bin/yamllint -s roles playbooks inventories
+	ANSIBLE_CONFIG=$(CURDIR)/ansible.cfg $(VENV)/bin/ansible-lint -q --offline playbooks roles
+
+unit: install
+	$(PY) -m pytest -q -m "not lab" tests
+
+e2e: install
+	$(PY) -m pytest -q -m lab tests
+
+lab-down:
+	$(SW) lab down $(INVENTORY)
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

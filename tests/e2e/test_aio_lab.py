@@ -1,0 +1,129 @@
+"""End to end on the built-in lab: lab up, deploy the aio inventory, use
+Keystone from this host, deploy again (no change), lab down.
+
+Uses its own copy of the aio inventory (cloud `e2e`, other subnets) so a
+demo lab of the real aio inventory is left alone.  Timings are printed, not
+asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from stackwright.lab import Lab, segments
+from stackwright.loader import load
+
+pytestmark = [
+    pytest.mark.lab,
+    pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root"),
+]
+
+INVENTORY = Path(__file__).resolve().parents[2] / "inventories" / "aio.yml"
+
+
+def sw(*args: str, env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([sys.executable, "-m", "stackwright", *args], capture_output=True, text=True,
+                          env=env, check=False, timeout=3600)
+    if check and proc.returncode != 0:
+        pytest.fail(f"stackwright {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def openstack(clouds: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, OS_CLIENT_CONFIG_FILE=str(clouds), OS_CLOUD="e2e")
+    exe = Path(sys.executable).with_name("openstack")
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, env=env, check=False, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def lab_inventory(tmp_path_factory: pytest.TempPathFactory):
+    text = INVENTORY.read_text().replace("name: aio\n", "name: e2e\n")
+    for old, new in (("10.42.", "10.62."), ("10.43.", "10.63."), ("10.44.", "10.64."), ("10.45.", "10.65.")):
+        text = text.replace(old, new)
+    path = tmp_path_factory.mktemp("e2e") / "e2e.yml"
+    path.write_text(text)
+    sw("lab", "down", str(path))  # leftovers of an interrupted run
+    yield path
+    sw("lab", "down", str(path))
+
+
+def test_lab_deploy_keystone_and_idempotence(lab_inventory: Path):
+    timings: dict[str, float] = {}
+
+    start = time.monotonic()
+    sw("lab", "up", str(lab_inventory))
+    timings["lab up"] = time.monotonic() - start
+    again = sw("lab", "up", str(lab_inventory))  # twice is harmless
+    assert "is up" in again.stdout
+
+    start = time.monotonic()
+    first = sw("deploy", str(lab_inventory))
+    timings["first deploy"] = time.monotonic() - start
+    assert "deployed" in first.stdout
+
+    secrets = lab_inventory.with_name("e2e.secrets.yml")
+    clouds = lab_inventory.with_name("clouds.yaml")
+    for path in (secrets, clouds, lab_inventory.with_name("e2e-openrc.sh")):
+        assert path.stat().st_mode & 0o777 == 0o600, path
+    # no secret reaches the terminal
+    for line in secrets.read_text().splitlines():
+        if ":" in line and not line.startswith("#"):
+            value = line.split(":", 1)[1].strip()
+            assert value not in first.stdout + first.stderr
+
+    token = openstack(clouds, "token", "issue", "-f", "json")
+    assert token.returncode == 0, token.stderr
+    assert json.loads(token.stdout)["id"]
+
+    endpoints = openstack(clouds, "endpoint", "list", "-f", "json")
+    assert endpoints.returncode == 0, endpoints.stderr
+    urls = {e["Interface"]: e["URL"] for e in json.loads(endpoints.stdout)}
+    assert urls == {
+        "public": "http://10.63.0.11:5000/v3",  # API network
+        "internal": "http://10.62.0.11:5000/v3",  # management network
+        "admin": "http://10.62.0.11:5000/v3",
+    }
+    projects = openstack(clouds, "project", "list", "-f", "value", "-c", "Name")
+    assert set(projects.stdout.split()) == {"admin", "service"}
+
+    # shared services listen on the management address only
+    inv = load(lab_inventory)
+    lab = Lab(inv)
+    node = inv.nodes[0]
+    listening = subprocess.run([*lab.ssh_args(node), "ss", "-Hltn"], capture_output=True, text=True,
+                               check=True).stdout
+    local = {line.split()[3] for line in listening.splitlines()}
+    for port in ("3306", "5672", "11211", "25672"):
+        bound = {a for a in local if a.endswith(f":{port}")}
+        assert bound == {f"10.62.0.11:{port}"}, (port, bound)
+    # RabbitMQ: the guest user is gone, the OpenStack user exists
+    users = subprocess.run([*lab.ssh_args(node), "rabbitmqctl", "-q", "list_users"], capture_output=True,
+                           text=True, check=True).stdout
+    assert "openstack" in users and "guest" not in users
+
+    start = time.monotonic()
+    sw("deploy", str(lab_inventory))
+    timings["re-run"] = time.monotonic() - start
+    summary = json.loads((lab_inventory.parent / ".stackwright" / "e2e" / "last-deploy.json").read_text())
+    assert summary["changed_by_host"] == {"aio1": 0}, summary
+
+    print("\nlab e2e timings: " + ", ".join(f"{k} {v:.0f}s" for k, v in timings.items()))
+
+
+def test_lab_down_removes_what_it_made(lab_inventory: Path):
+    inv = load(lab_inventory)
+    sw("lab", "up", str(lab_inventory))
+    sw("lab", "down", str(lab_inventory))
+    lab = Lab(inv)
+    assert not lab.dir.exists()
+    for seg in segments(inv):
+        assert not Path(f"/sys/class/net/{seg.bridge}").exists()
+    assert not Path(f"/run/netns/{lab.netns(inv.nodes[0])}").exists()
+    assert lab.image.exists(), "the base image is kept for the next lab"

@@ -1,0 +1,98 @@
+"""The CLI: exit codes and the exact messages an operator sees."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from stackwright.main import cli
+
+REPO = Path(__file__).resolve().parents[2]
+AIO = REPO / "inventories" / "aio.yml"
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_validate_ok():
+    result = invoke("validate", str(AIO))
+    assert result.exit_code == 0
+    assert f"{AIO}: valid - cloud 'aio', 1 node(s), 4 network(s)" in result.output
+
+
+def test_validate_reports_errors_with_file_line_and_fix(tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text(AIO.read_text().replace("address: 10.42.0.11", "address: 10.42.1.11").replace(
+        "region: RegionOne", "regoin: RegionOne"))
+    result = invoke("validate", str(bad))
+    assert result.exit_code == 2
+    assert f"{bad}:6: error: cloud.regoin: unknown key 'regoin'\n    fix: did you mean 'region'?" in result.output
+    assert f"{bad}: 1 error(s)" in result.output  # structure errors stop before the address check
+
+
+def test_validate_json(tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text(AIO.read_text().replace("address: 10.42.0.11", "address: 10.42.1.11"))
+    result = invoke("validate", "--format", "json", str(bad))
+    assert result.exit_code == 2
+    report = json.loads(result.output)
+    assert report["valid"] is False
+    assert report["problems"] == [{
+        "line": 36, "path": ["nodes", 0, "networks", "mgmt", "address"], "severity": "error",
+        "message": "10.42.1.11 is outside network 'mgmt' (10.42.0.0/24)", "fix": "use an address inside 10.42.0.0/24",
+    }]
+
+
+def test_validate_missing_file_is_not_a_traceback(tmp_path):
+    result = invoke("validate", str(tmp_path / "none.yml"))
+    assert result.exit_code == 2
+    assert "none.yml: error: (top level): file not found" in result.output
+
+
+def test_render_writes_inventory(tmp_path):
+    result = invoke("render", str(AIO), "-o", str(tmp_path / "out"))
+    assert result.exit_code == 0
+    assert (tmp_path / "out" / "hosts.yml").exists()
+    assert "(3 file(s) changed)" in result.output
+    again = invoke("render", str(AIO), "-o", str(tmp_path / "out"))
+    assert "(0 file(s) changed)" in again.output
+
+
+def test_render_refuses_invalid_input(tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text("cloud: {}\n")
+    result = invoke("render", str(bad), "-o", str(tmp_path / "out"))
+    assert result.exit_code == 2
+    assert "nothing was changed on any host" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_secrets_generated_private_and_never_overwritten(tmp_path):
+    inv = tmp_path / "cloud.yml"
+    inv.write_text(AIO.read_text())
+    result = invoke("secrets", str(inv))
+    assert result.exit_code == 0
+    path = tmp_path / "cloud.secrets.yml"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    content = path.read_text()
+    for line in content.splitlines():
+        if not line.startswith("#"):
+            assert line.split(": ", 1)[1] not in result.output
+    again = invoke("secrets", str(inv))
+    assert again.exit_code == 1
+    assert "already exists; it was left unchanged" in again.output
+    assert path.read_text() == content
+    forced = invoke("secrets", "--force", str(inv))
+    assert forced.exit_code == 0
+    assert path.read_text() != content
+    assert (tmp_path / "cloud.secrets.yml.bak").read_text() == content
+
+
+def test_lab_ssh_unknown_node(tmp_path):
+    result = invoke("lab", "ssh", str(AIO), "nosuch")
+    assert result.exit_code == 1
+    assert "no node 'nosuch' in" in result.output and "(nodes: aio1)" in result.output

@@ -1,0 +1,42 @@
+"""Lab planning that needs no root: segments, names, apt sources."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stackwright import lab
+from stackwright.loader import load
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_networks_sharing_a_nic_share_a_bridge():
+    inv = load(REPO / "inventories" / "aio.yml")
+    segs = {s.networks: s.bridge for s in lab.segments(inv)}
+    assert set(segs) == {("mgmt", "api"), ("tenant",), ("external",)}
+    assert all(len(b) <= 15 for b in segs.values())
+
+
+def test_host_takes_the_last_address():
+    inv = load(REPO / "inventories" / "multinode.yml")
+    assert lab.host_address(inv, "mgmt") == "10.52.0.254"
+
+
+def test_interface_names_fit_linux_limits():
+    inv = load(REPO / "inventories" / "multinode.yml")
+    the_lab = lab.Lab(inv)
+    names = {the_lab.veth(i, j) for i, n in enumerate(inv.nodes) for j, _ in enumerate(n.nics)}
+    assert len(names) == sum(len(n.nics) for n in inv.nodes)
+    assert all(len(n) <= 15 for n in names)
+
+
+def test_node_sources_follow_the_host(monkeypatch, tmp_path):
+    entries = [
+        {"URIs": "https://mirror.invalid/debian", "Suites": "bookworm bookworm-updates", "Components": "main"},
+        {"URIs": "http://mirror.invalid/debian-security", "Suites": "bookworm-security", "Components": "main"},
+    ]
+    monkeypatch.setattr(lab, "_host_sources", lambda: entries)
+    assert lab.debian_archive_uri() == "https://mirror.invalid/debian/"
+    text = lab.node_sources()
+    assert "URIs: http://mirror.invalid/debian\n" in text  # plain HTTP through the proxy
+    assert "Suites: bookworm-security" in text
