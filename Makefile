@@ -42,7 +42,7 @@ lint:
 	$(VENV)/bin/ruff check cli tests plugins
 	$(VENV)/bin/mypy cli
 	$(VENV)/bin/yamllint -s roles playbooks inventories
-	ANSIBLE_CONFIG=$(CURDIR)/ansible.cfg $(VENV)/bin/ansible-lint -q --offline playbooks roles
+	ANSIBLE_CONFIG=$(CURDIR)/ansible.cfg $(VENV)/bin/ansible-lint -q playbooks roles
 
 unit: install
 	$(PY) -m pytest -q -m "not lab" tests

@@ -7,7 +7,6 @@ operator sees every mistake in one go.  A rule never touches a host.
 from __future__ import annotations
 
 import difflib
-from collections import defaultdict
 from collections.abc import Iterator
 
 from .model import Inventory, Node
@@ -55,7 +54,7 @@ def _networks(inv: Inventory) -> Iterator[Problem]:
                 "use a prefix of /30 or shorter",
             )
     for i, a in enumerate(inv.networks):
-        for j, b in enumerate(inv.networks[:i]):
+        for b in inv.networks[:i]:
             if a.cidr.overlaps(b.cidr):
                 yield Problem(
                     ("networks", i, "cidr"),
@@ -209,27 +208,27 @@ def _node_networks(inv: Inventory) -> Iterator[Problem]:
             addr = att.address
             if addr not in net.cidr:
                 yield Problem(
-                    path + ("address",),
+                    (*path, "address"),
                     f"{addr} is outside network {net_name!r} ({net.cidr})",
                     f"use an address inside {net.cidr}",
                 )
                 continue
             if addr in (net.cidr.network_address, net.cidr.broadcast_address):
                 yield Problem(
-                    path + ("address",),
+                    (*path, "address"),
                     f"{addr} is the network or broadcast address of {net.cidr}",
                     "use a host address",
                 )
             if net.gateway is not None and addr == net.gateway:
                 yield Problem(
-                    path + ("address",),
+                    (*path, "address"),
                     f"{addr} is the gateway of network {net_name!r}",
                     "use another address for the node",
                 )
             key = str(addr)
             if key in owners and owners[key][0] != node.name:
                 yield Problem(
-                    path + ("address",),
+                    (*path, "address"),
                     f"address {addr} is already used by node {owners[key][0]!r}",
                     "give every node its own address",
                 )

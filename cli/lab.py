@@ -13,6 +13,7 @@ Everything this module creates is recorded under the lab directory so that
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -80,8 +81,8 @@ def segments(inv: Inventory) -> list[Segment]:
 
     for node in inv.nodes:
         by_iface: dict[str, list[str]] = {}
-        for net, att in node.networks.items():
-            by_iface.setdefault(att.interface, []).append(net)
+        for net_name, att in node.networks.items():
+            by_iface.setdefault(att.interface, []).append(net_name)
         for nets in by_iface.values():
             for other in nets[1:]:
                 parent[find(other)] = find(nets[0])
@@ -130,7 +131,8 @@ class Lab:
     def preflight(self) -> None:
         if os.geteuid() != 0:
             raise LabError("the lab needs root (it creates network namespaces, bridges and containers)")
-        missing = [pkg for tool, pkg in HOST_TOOLS.items() if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists()]
+        missing = [pkg for tool, pkg in HOST_TOOLS.items()
+                   if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists()]
         if missing:
             raise LabError("missing host packages: " + " ".join(sorted(set(missing)))
                            + f" (apt-get install {' '.join(sorted(set(missing)))})")
@@ -397,10 +399,8 @@ def _stop(pidfile: Path, timeout: float) -> None:
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and _alive(pidfile):
-        try:
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
         time.sleep(0.3)
     if _alive(pidfile):
         os.kill(pid, signal.SIGKILL)

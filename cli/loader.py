@@ -177,7 +177,8 @@ def _from_pydantic(exc: pydantic.ValidationError, raw: Any) -> list[Problem]:
             expected = err.get("ctx", {}).get("expected", "")
             message = f"{_describe(value)} is not allowed"
             fix = f"use one of {expected}"
-            close = difflib.get_close_matches(str(value), [e.strip(" '") for e in str(expected).replace(" or ", ",").split(",")], n=1)
+            choices = [e.strip(" '") for e in str(expected).replace(" or ", ",").split(",")]
+            close = difflib.get_close_matches(str(value), choices, n=1)
             if close:
                 fix = f"did you mean {close[0]!r}? (allowed: {expected})"
         elif kind == "ip_v4_address":

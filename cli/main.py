@@ -4,8 +4,10 @@ lab and the Ansible runner."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
@@ -13,6 +15,7 @@ from rich.console import Console
 from . import __version__
 from . import secrets as secrets_mod
 from .loader import load, load_problems
+from .model import Inventory
 from .paths import secrets_file
 from .problems import InventoryError, Problem
 from .render import render as render_inventory
@@ -31,7 +34,11 @@ class StackwrightError(click.ClickException):
     """A failure the operator can act on; printed without a traceback."""
 
 
-def inventory_argument(f):  # type: ignore[no-untyped-def]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def inventory_argument(f: F) -> F:
+    """The INVENTORY argument shared by every command."""
     return click.argument(
         "inventory", type=click.Path(path_type=Path, dir_okay=True, exists=False), metavar="INVENTORY"
     )(f)
@@ -47,7 +54,7 @@ def report_problems(app: App, filename: str, problems: list[Problem]) -> None:
         app.err.print(p.render(filename), style=style, markup=False, highlight=False)
 
 
-def load_or_exit(app: App, path: Path):  # type: ignore[no-untyped-def]
+def load_or_exit(app: App, path: Path) -> Inventory:
     try:
         return load(path)
     except InventoryError as exc:

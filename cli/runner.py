@@ -66,7 +66,7 @@ class _Progress:
     changed_by_host: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def phase(self, play: str) -> None:
-        name = play.split(":", 1)[0].strip() or play
+        name = (play.split(":", 1)[0].strip() or play).lower()
         now = time.monotonic()
         if self.phases and self.phases[-1].name == name:
             return
@@ -116,7 +116,7 @@ class _Progress:
 
 def _message(res: dict[str, Any]) -> str:
     if res.get("censored"):
-        return res["censored"]
+        return str(res["censored"])
     for key in ("msg", "stderr", "reason"):
         value = res.get(key)
         if value:

@@ -20,7 +20,8 @@ from ..runner import run_playbook, summary_table
 
 @click.command()
 @inventory_argument
-@click.option("--private-key", type=click.Path(path_type=Path, dir_okay=False, exists=True), envvar="STACKWRIGHT_PRIVATE_KEY",
+@click.option("--private-key", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              envvar="STACKWRIGHT_PRIVATE_KEY",
               help="SSH key Ansible uses (default: the lab's key when INVENTORY's lab is up, else your SSH setup).")
 @click.option("--vault-password-file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
               envvar="STACKWRIGHT_VAULT_PASSWORD_FILE", help="Password file of a vault-encrypted secrets file.")

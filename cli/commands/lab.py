@@ -83,4 +83,4 @@ def ssh(app: App, inventory: Path, node: str, command: tuple[str, ...]) -> None:
     args = the_lab.ssh_args(match[0])
     if not command:
         args.insert(1, "-t")
-    os.execvp(args[0], [*args, *command])
+    os.execvp(args[0], [*args, *command])  # noqa: S606 - hands the terminal to ssh

@@ -1,0 +1,54 @@
+"""Static contracts of the roles: typed inputs in sync with defaults, the
+shared phase layout, no secret without no_log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROLES = sorted(p for p in (Path(__file__).resolve().parents[2] / "roles").iterdir() if p.is_dir())
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
+def test_argument_specs_match_defaults(role: Path):
+    defaults = yaml.safe_load((role / "defaults" / "main.yml").read_text()) or {}
+    specs = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())
+    options = specs["argument_specs"]["main"]["options"]
+    assert set(defaults) == set(options), f"{role.name}: defaults and argument_specs disagree"
+    for name in defaults:
+        assert name.startswith(role.name + "_"), f"{name} lacks the role prefix"
+        assert options[name].get("description"), f"{name} is undocumented"
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
+def test_templates_carry_the_managed_header(role: Path):
+    for template in (role / "templates").glob("*.j2"):
+        first = template.read_text().splitlines()[0]
+        assert first == "{{ ansible_managed | comment }}", template
+
+
+def _tasks(role: Path):
+    for path in sorted((role / "tasks").glob("*.yml")):
+        for task in yaml.safe_load(path.read_text()) or []:
+            yield path, task
+            for inner in task.get("block", []):
+                yield path, {**inner, "no_log": inner.get("no_log", task.get("no_log"))}
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
+def test_tasks_that_touch_secrets_are_no_log(role: Path):
+    secret_words = ("password", "cookie", "_keys")
+    for path, task in _tasks(role):
+        module_args = {k: v for k, v in task.items() if "." in k}
+        text = yaml.safe_dump(module_args) + yaml.safe_dump(task.get("environment", {}))
+        if any(w in text for w in secret_words):
+            assert task.get("no_log") is True, f"{path.name}: {task.get('name')} handles a secret without no_log"
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
+def test_commands_declare_changed_when(role: Path):
+    for path, task in _tasks(role):
+        if any(k in task for k in ("ansible.builtin.command", "ansible.builtin.shell")):
+            assert "changed_when" in task or "creates" in str(task.get("args", "")), f"{path.name}: {task['name']}"
