@@ -225,6 +225,10 @@ class Lab:
             f'Acquire::http::Proxy "http://{self.proxy_address()}:{PROXY_PORT}";\n')
         (tmp / "etc/apt/sources.list").write_text("")
         (tmp / "etc/apt/sources.list.d/debian.sources").write_text(node_sources())
+        # debootstrap's package lists describe other sources: drop them so the
+        # first `apt update` on the node really fetches (security included)
+        for lst in (tmp / "var/lib/apt/lists").glob("*_*"):
+            lst.unlink()
         # ssh: the lab key for root, host keys made now so known_hosts can be strict
         ssh = tmp / "root/.ssh"
         ssh.mkdir(mode=0o700, parents=True, exist_ok=True)
