@@ -227,8 +227,11 @@ class Lab:
         (tmp / "etc/apt/sources.list.d/debian.sources").write_text(node_sources())
         # debootstrap's package lists describe other sources: drop them so the
         # first `apt update` on the node really fetches (security included)
-        for lst in (tmp / "var/lib/apt/lists").glob("*_*"):
+        lists = tmp / "var/lib/apt/lists"
+        for lst in lists.glob("*_*"):
             lst.unlink()
+        os.utime(lists, (0, 0))  # apt's "cache is fresh" test looks at this mtime
+        (tmp / "var/lib/apt/periodic/update-success-stamp").unlink(missing_ok=True)
         # ssh: the lab key for root, host keys made now so known_hosts can be strict
         ssh = tmp / "root/.ssh"
         ssh.mkdir(mode=0o700, parents=True, exist_ok=True)
