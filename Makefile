@@ -6,7 +6,7 @@ SW := $(VENV)/bin/stackwright
 INVENTORY ?= inventories/aio.yml
 HOST_PACKAGES := python3-venv python3-pip systemd-container debootstrap apt-cacher-ng iptables openssh-client iproute2
 
-.PHONY: demo test install host-packages lint unit e2e clean lab-down
+.PHONY: demo test install host-packages lint unit e2e molecule clean lab-down
 
 # Install the tool, bring up the aio lab and deploy it.
 demo: install
@@ -20,11 +20,16 @@ demo: install
 	@echo "  $(SW) lab ssh $(INVENTORY) aio1      # a shell on the node"
 	@echo "  $(SW) lab down $(INVENTORY)          # remove the lab"
 
-# Lint, unit tests, and the end-to-end lab test (lab up, deploy, token issue,
-# idempotent re-run, lab down).
+# Lint, unit tests, the end-to-end lab tests (lab up, deploy, token issue,
+# idempotent re-run, lab down) and every role's molecule scenarios.
 test: install
 	$(MAKE) lint
 	$(PY) -m pytest -q -ra tests
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH scripts/molecule-all
+
+# Every molecule scenario (converge, idempotence, verify) on lab nodes.
+molecule: install
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH scripts/molecule-all
 
 install: host-packages $(VENV)/.installed
 
@@ -41,8 +46,8 @@ $(VENV)/.installed: pyproject.toml $(shell git ls-files cli roles playbooks temp
 lint:
 	$(VENV)/bin/ruff check cli tests plugins
 	$(VENV)/bin/mypy cli
-	$(VENV)/bin/yamllint -s roles playbooks inventories
-	ANSIBLE_CONFIG=$(CURDIR)/ansible.cfg $(VENV)/bin/ansible-lint -q playbooks roles
+	$(VENV)/bin/yamllint -s roles playbooks inventories molecule .config
+	ANSIBLE_CONFIG=$(CURDIR)/ansible.cfg $(VENV)/bin/ansible-lint -q playbooks roles molecule
 
 unit: install
 	$(PY) -m pytest -q -m "not lab" tests

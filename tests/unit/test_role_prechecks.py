@@ -1,0 +1,57 @@
+"""Negative role tests: missing or wrong input fails early, with the message
+the role's precheck promises, before anything changes (run in check mode
+against this machine as a local connection, so nothing could change)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_role(tmp_path: Path, role: str, extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(
+        "all:\n  hosts:\n    ghost:\n      ansible_connection: local\n"
+        f"      ansible_python_interpreter: {sys.executable}\n"
+        "  children:\n    controller: {hosts: {ghost: {}}}\n    mariadb: {hosts: {ghost: {}}}\n"
+        "    memcached: {hosts: {ghost: {}}}\n    keystone: {hosts: {ghost: {}}}\n    rabbitmq: {hosts: {ghost: {}}}\n"
+    )
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(f"- hosts: all\n  gather_facts: true\n  roles: [{role}]\n")
+    args = [str(Path(sys.executable).with_name("ansible-playbook")), "--check", "-i", str(inventory), str(playbook)]
+    for key, value in extra.items():
+        args += ["-e", f"{key}={value}"]
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_ROLES_PATH=str(REPO / "roles"),
+               ANSIBLE_FILTER_PLUGINS=str(REPO / "plugins" / "filter"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_CACHE_PLUGIN_CONNECTION=str(tmp_path / "facts"))
+    return subprocess.run(args, capture_output=True, text=True, env=env, check=False, timeout=300)
+
+
+BASE = {"stackwright_management_address": "192.0.2.250", "stackwright_api_address": "192.0.2.251",
+        "stackwright_region": "RegionOne", "stackwright_internal_endpoint_host": "192.0.2.250",
+        "stackwright_public_endpoint_host": "192.0.2.251"}
+
+
+@pytest.mark.parametrize(
+    ("role", "extra", "message"),
+    [
+        ("keystone", BASE, "Keystone needs keystone_admin_password and keystone_db_password"),
+        ("keystone", {**BASE, "keystone_admin_password": "x" * 32, "keystone_db_password": "short"},
+         "run `stackwright secrets INVENTORY`"),
+        ("rabbitmq", BASE, "RabbitMQ needs rabbitmq_openstack_password and rabbitmq_erlang_cookie"),
+        ("common", BASE, "should have its management address 192.0.2.250 configured"),
+    ],
+    ids=["keystone-no-secrets", "keystone-short-secret", "rabbitmq-no-secrets", "common-wrong-address"],
+)
+def test_precheck_fails_early_with_its_message(tmp_path, role, extra, message):
+    result = run_role(tmp_path, role, extra)
+    assert result.returncode == 2, result.stdout[-2000:]
+    out = " ".join(result.stdout.split())
+    assert message in out, out[-3000:]
+    assert "changed=0" in out
