@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SW := $(VENV)/bin/stackwright
 INVENTORY ?= inventories/aio.yml
-HOST_PACKAGES := python3-venv python3-pip systemd-container debootstrap apt-cacher-ng iptables openssh-client iproute2
+HOST_PACKAGES := python3-venv python3-pip systemd-container debootstrap apt-cacher-ng iptables openssh-client iproute2 graphviz
 
 .PHONY: demo test install host-packages lint unit e2e molecule clean lab-down
 
@@ -44,7 +44,7 @@ $(VENV)/.installed: pyproject.toml $(shell git ls-files cli roles playbooks temp
 	touch $@
 
 lint:
-	$(VENV)/bin/ruff check cli tests plugins
+	$(VENV)/bin/ruff check cli tests plugins bench
 	$(VENV)/bin/mypy cli
 	$(VENV)/bin/yamllint -s roles playbooks inventories molecule .config
 	ANSIBLE_CONFIG=$(CURDIR)/ansible.cfg $(VENV)/bin/ansible-lint -q playbooks roles molecule

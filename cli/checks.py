@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator
 
-from .model import Inventory, Node
+from .model import Inventory, Network, Node
 from .problems import Problem
 
 # Which network roles each node role needs.
@@ -22,11 +22,32 @@ OVS_BOND_MODES = ("active-backup", "balance-slb", "balance-tcp")
 LINUX_BOND_MODES = (
     "balance-rr", "active-backup", "balance-xor", "broadcast", "802.3ad", "balance-tlb", "balance-alb",
 )
+# Bytes a tunnel header takes from the underlay MTU.
+TUNNEL_OVERHEAD = {"vxlan": 50, "gre": 42}
+
+
+def linux_bond_mode(mode: str | None) -> str | None:
+    """Mode 0-6 or its name -> the name."""
+    if mode is not None and mode.isdigit() and int(mode) < len(LINUX_BOND_MODES):
+        return LINUX_BOND_MODES[int(mode)]
+    return mode
+
+
+def _address_required(net: Network) -> bool:
+    if net.role == "external":
+        return False
+    return not (net.role == "tenant" and net.segmentation in ("vlan", "flat"))
+
+
+def parse_vlan_range(text: str) -> tuple[int, int]:
+    start, end = text.split(":")
+    return int(start), int(end)
 
 
 def check(inv: Inventory) -> list[Problem]:
     problems: list[Problem] = []
-    for rule in (_networks, _nodes_unique, _node_interfaces, _node_networks, _topology, _vips):
+    for rule in (_networks, _network_types, _nodes_unique, _node_interfaces, _bond_options, _node_networks,
+                 _mtus, _vlans, _topology, _vips, _services):
         problems.extend(rule(inv))
     return problems
 
@@ -61,6 +82,9 @@ def _networks(inv: Inventory) -> Iterator[Problem]:
                     f"{a.cidr} overlaps network {b.name!r} ({b.cidr})",
                     "give each network its own address range",
                 )
+    for i in [i for i, n in enumerate(inv.networks) if n.role == "admin"][1:]:
+        yield Problem(("networks", i, "role"), "only one admin network is supported",
+                      "give the other networks a different role")
     mgmt = [i for i, n in enumerate(inv.networks) if n.role == "management"]
     if not mgmt:
         yield Problem(
@@ -160,11 +184,12 @@ def _node_interfaces(inv: Inventory) -> Iterator[Problem]:
                 else:
                     bonded[member] = bond.name
             modes = OVS_BOND_MODES if bond.provider == "ovs" else LINUX_BOND_MODES
-            if bond.mode is not None and bond.mode not in modes:
+            mode = bond.mode if bond.provider == "ovs" else linux_bond_mode(bond.mode)
+            if mode is not None and mode not in modes:
                 yield Problem(
                     ("nodes", i, "bonds", j, "mode"),
                     f"{bond.mode!r} is not a {bond.provider} bond mode",
-                    "use one of " + ", ".join(modes),
+                    "use one of " + ", ".join(modes) + (" (or 0-6)" if bond.provider == "linux" else ""),
                 )
         for net_name, att in node.networks.items():
             if att.interface in bonded:
@@ -206,6 +231,14 @@ def _node_networks(inv: Inventory) -> Iterator[Problem]:
                 )
             roles_seen.setdefault(net.role, net_name)
             addr = att.address
+            if addr is None:
+                if _address_required(net):
+                    yield Problem(
+                        path,
+                        f"no address for node {node.name!r} on {net.role} network {net_name!r}",
+                        f"add `address:` inside {net.cidr}",
+                    )
+                continue
             if addr not in net.cidr:
                 yield Problem(
                     (*path, "address"),
@@ -268,13 +301,27 @@ def _topology(inv: Inventory) -> Iterator[Problem]:
 
 def _vips(inv: Inventory) -> Iterator[Problem]:
     controllers = inv.nodes_with_role("controller")
+    if len(controllers) > 1 and (len(controllers) < 3 or len(controllers) % 2 == 0):
+        yield Problem(
+            ("nodes",),
+            f"{len(controllers)} controllers: a highly available control plane needs an odd number, at least 3 "
+            "(quorum for Galera, RabbitMQ and pacemaker)",
+            "use 1 controller, or 3 (5, 7...)",
+        )
+    if (len(controllers) > 1 and inv.cloud.public_vip is None
+            and any(n.role == "api" for n in inv.networks)):
+        yield Problem(
+            ("cloud", "public_vip"),
+            "several controllers need a public virtual IP on the api network",
+            "set `public_vip:` to a free address of the api network",
+        )
     if len(controllers) > 1 and inv.cloud.internal_vip is None:
         yield Problem(
             ("cloud", "internal_vip"),
             f"{len(controllers)} controllers need a virtual IP in front of them",
             "set `internal_vip:` (and `public_vip:`) to free addresses of the management (api) network",
         )
-    addresses = {str(att.address): node.name for node in inv.nodes for att in node.networks.values()}
+    addresses = {str(att.address): node.name for node in inv.nodes for att in node.networks.values() if att.address}
     for field, roles in (("internal_vip", ("management",)), ("public_vip", ("api", "management"))):
         vip = getattr(inv.cloud, field)
         if vip is None:
@@ -302,3 +349,155 @@ def _did_you_mean(word: str, choices: object) -> str:
 
 def nodes_by_name(inv: Inventory) -> dict[str, Node]:
     return {n.name: n for n in inv.nodes}
+
+
+def _network_types(inv: Inventory) -> Iterator[Problem]:
+    for i, net in enumerate(inv.networks):
+        path = ("networks", i)
+        if net.type is not None and net.role not in ("tenant", "external"):
+            yield Problem((*path, "type"), f"`type` does not apply to a {net.role} network",
+                          "remove it; only tenant and external networks have a type")
+        if net.role == "external" and net.type in ("vxlan", "gre"):
+            yield Problem((*path, "type"), f"an external network cannot be {net.type}", "use flat or vlan")
+        if net.role == "external" and net.type == "vlan" and net.vlan is None:
+            yield Problem((*path, "vlan"), "an external network of type vlan needs its VLAN id",
+                          "set `vlan:` to the external network's tag")
+        if net.vlan_range is not None:
+            if net.segmentation != "vlan" or net.role != "tenant":
+                yield Problem((*path, "vlan_range"), "`vlan_range` only applies to tenant networks of type vlan",
+                              "remove it, or set `type: vlan`")
+            else:
+                start, end = parse_vlan_range(net.vlan_range)
+                if not 1 <= start <= end <= 4094:
+                    yield Problem((*path, "vlan_range"), f"{net.vlan_range!r} is not a valid VLAN range",
+                                  "write START:END with 1 <= START <= END <= 4094, e.g. 100:199")
+        elif net.role == "tenant" and net.segmentation == "vlan":
+            yield Problem((*path, "vlan_range"), "a tenant network of type vlan needs the VLAN ids Neutron may use",
+                          "add `vlan_range: START:END`, e.g. 100:199")
+        if net.physnet is not None and net.segmentation not in ("vlan", "flat"):
+            yield Problem((*path, "physnet"), f"`physnet` does not apply to a {net.segmentation or net.role} network",
+                          "remove it; physical networks are for vlan and flat types")
+        if net.floating_range is not None:
+            fr = net.floating_range
+            if net.role != "external":
+                yield Problem((*path, "floating_range"), "floating IPs come from the external network",
+                              "move `floating_range` to the network with `role: external`")
+            elif fr.start not in net.cidr or fr.end not in net.cidr:
+                yield Problem((*path, "floating_range"),
+                              f"{fr.start}-{fr.end} is not inside the network {net.cidr}",
+                              f"choose a range inside {net.cidr}")
+            elif fr.start > fr.end:
+                yield Problem((*path, "floating_range"), f"start {fr.start} is after end {fr.end}",
+                              "swap start and end")
+            elif net.gateway is not None and fr.start <= net.gateway <= fr.end:
+                yield Problem((*path, "floating_range"), f"the range includes the gateway {net.gateway}",
+                              "start the range after the gateway address")
+            else:
+                for node in inv.nodes:
+                    att = node.networks.get(net.name)
+                    if att and att.address and fr.start <= att.address <= fr.end:
+                        yield Problem((*path, "floating_range"),
+                                      f"the range includes {att.address}, the address of node {node.name!r}",
+                                      "keep node addresses out of the floating IP range")
+        if net.instance_mtu is not None:
+            overhead = TUNNEL_OVERHEAD.get(net.segmentation or "", 0)
+            if net.role != "tenant":
+                yield Problem((*path, "instance_mtu"), "`instance_mtu` only applies to tenant networks",
+                              "remove it")
+            elif net.instance_mtu + overhead > net.mtu:
+                yield Problem(
+                    (*path, "instance_mtu"),
+                    f"instances cannot get MTU {net.instance_mtu}: {net.segmentation} takes {overhead} bytes of the "
+                    f"underlay's {net.mtu}",
+                    f"raise the network's `mtu` to {net.instance_mtu + overhead} (jumbo frames) or lower "
+                    f"`instance_mtu` to {net.mtu - overhead}",
+                    severity="warning",
+                )
+
+
+def _bond_options(inv: Inventory) -> Iterator[Problem]:
+    for i, node in enumerate(inv.nodes):
+        for j, bond in enumerate(node.bonds):
+            path = ("nodes", i, "bonds", j)
+            if bond.provider == "linux":
+                if bond.lacp is not None:
+                    yield Problem((*path, "lacp"), "`lacp` is for OVS bonds; Linux bonds do LACP in mode 802.3ad",
+                                  "use `mode: 802.3ad` (and `lacp_rate:`) instead")
+                if bond.lacp_rate is not None and linux_bond_mode(bond.mode) != "802.3ad":
+                    yield Problem((*path, "lacp_rate"), "`lacp_rate` only applies to mode 802.3ad (4)",
+                                  "set `mode: 802.3ad` or remove `lacp_rate`")
+            else:
+                for option in ("miimon", "lacp_rate", "xmit_hash_policy"):
+                    if getattr(bond, option) is not None:
+                        yield Problem((*path, option), f"`{option}` is for Linux bonds, not OVS bonds",
+                                      "remove it, or set `provider: linux`")
+                if bond.mode == "balance-tcp" and bond.lacp in (None, "off"):
+                    yield Problem((*path, "lacp"), "OVS balance-tcp needs LACP", "set `lacp: active`")
+
+
+def _mtus(inv: Inventory) -> Iterator[Problem]:
+    for i, node in enumerate(inv.nodes):
+        nics = {n.name: n for n in node.nics}
+        bonds = {b.name: b for b in node.bonds}
+        for j, bond in enumerate(node.bonds):
+            for member in bond.members:
+                nic = nics.get(member)
+                if bond.mtu and nic and nic.mtu and nic.mtu < bond.mtu:
+                    yield Problem(("nodes", i, "bonds", j, "mtu"),
+                                  f"bond MTU {bond.mtu} exceeds the MTU {nic.mtu} of its member {member!r}",
+                                  f"raise {member!r}'s `mtu` or lower the bond's")
+        for net_name, att in node.networks.items():
+            net = next((n for n in inv.networks if n.name == net_name), None)
+            if net is None:
+                continue
+            parent_mtu = None
+            if att.interface in nics:
+                parent_mtu = nics[att.interface].mtu
+            elif att.interface in bonds:
+                parent_mtu = bonds[att.interface].mtu
+            if parent_mtu is not None and net.mtu > parent_mtu:
+                kind = "VLAN" if net.vlan else "network"
+                yield Problem(("nodes", i, "networks", net_name),
+                              f"{kind} {net_name!r} has MTU {net.mtu} but {att.interface!r} only {parent_mtu}",
+                              f"raise the `mtu` of {att.interface!r} to at least {net.mtu} or lower the network's")
+
+
+def _vlans(inv: Inventory) -> Iterator[Problem]:
+    known = {n.name: n for n in inv.networks}
+    for i, node in enumerate(inv.nodes):
+        seen: dict[tuple[str, int | None], str] = {}
+        for net_name, att in node.networks.items():
+            net = known.get(net_name)
+            if net is None:
+                continue
+            key = (att.interface, net.vlan)
+            if net.vlan is not None and key in seen:
+                yield Problem(("nodes", i, "networks", net_name),
+                              f"VLAN {net.vlan} on {att.interface!r} already carries network {seen[key]!r}",
+                              "give each network on an interface its own VLAN id")
+            seen.setdefault(key, net_name)
+        for net_name, att in node.networks.items():
+            tenant = known.get(net_name)
+            if tenant is None or tenant.role != "tenant" or tenant.segmentation != "vlan" or not tenant.vlan_range:
+                continue
+            start, end = parse_vlan_range(tenant.vlan_range)
+            for other_name, other_att in node.networks.items():
+                other = known.get(other_name)
+                if (other and other is not tenant and other_att.interface == att.interface and other.vlan
+                        and start <= other.vlan <= end):
+                    yield Problem(("nodes", i, "networks", other_name),
+                                  f"VLAN {other.vlan} of {other_name!r} lies in the tenant VLAN range {start}:{end} "
+                                  f"on the same interface {att.interface!r}",
+                                  "move the network's VLAN out of the tenant range, or shrink the range")
+
+
+def _services(inv: Inventory) -> Iterator[Problem]:
+    svc = inv.cloud.services
+    storage_nodes = inv.nodes_with_role("storage")
+    for name in ("ceph", "swift"):
+        if getattr(svc, name) and not storage_nodes:
+            yield Problem(("cloud", "services", name), f"{name} needs nodes with the storage role",
+                          "add `storage` to the roles of one or more nodes")
+    if inv.cloud.tls and inv.cloud.public_fqdn is None:
+        yield Problem(("cloud", "tls"), "TLS certificates need the name clients use",
+                      "set `public_fqdn:` (and `internal_fqdn:`)", severity="warning")

@@ -38,7 +38,7 @@ BASE_PACKAGES = (
 HOST_TOOLS = {"systemd-nspawn": "systemd-container", "debootstrap": "debootstrap",
               "apt-cacher-ng": "apt-cacher-ng", "ssh": "openssh-client", "iptables": "iptables"}
 PROXY_PORT = 3142
-HOST_NETWORK_ROLES = ("management", "api", "external")
+HOST_NETWORK_ROLES = ("management", "api", "external", "admin")
 
 
 class LabError(Exception):
@@ -178,8 +178,7 @@ class Lab:
                 cidr = f"{host_address(self.inv, net_name)}/{net.cidr.prefixlen}"
                 if f" {cidr} " not in have:
                     run("ip", "addr", "add", cidr, "dev", seg.bridge)
-            for chain_arg in ("-i", "-o"):
-                rule = ["FORWARD", chain_arg, seg.bridge, "-j", "DROP", "-m", "comment", "--comment", "stackwright-lab"]
+            for rule in reversed(_forward_rules(seg.bridge)):
                 if subprocess.run(["iptables", "-C", *rule], capture_output=True, check=False).returncode != 0:
                     run("iptables", "-I", *rule)
 
@@ -245,7 +244,7 @@ class Lab:
         netdir.mkdir(parents=True, exist_ok=True)
         for nic in node.nics:
             addrs = [f"{att.address}/{self.inv.network(n).cidr.prefixlen}"
-                     for n, att in node.networks.items() if att.interface == nic.name]
+                     for n, att in node.networks.items() if att.interface == nic.name and att.address]
             body = f"[Match]\nName={nic.name}\n\n[Link]\nRequiredForOnline={'yes' if addrs else 'no'}\n\n[Network]\n"
             body += "LinkLocalAddressing=no\nIPv6AcceptRA=no\n" + "".join(f"Address={a}\n" for a in addrs)
             (netdir / f"10-{nic.name}.network").write_text(body)
@@ -365,8 +364,7 @@ class Lab:
                     run("ip", "link", "del", self.veth(i, j), check=False)
         _stop(self.dir / "acng" / "pid", timeout=10)
         for seg in segments(self.inv):
-            for chain_arg in ("-i", "-o"):
-                rule = ["FORWARD", chain_arg, seg.bridge, "-j", "DROP", "-m", "comment", "--comment", "stackwright-lab"]
+            for rule in _forward_rules(seg.bridge):
                 while subprocess.run(["iptables", "-D", *rule], capture_output=True, check=False).returncode == 0:
                     pass
             if self._link_exists(seg.bridge):
@@ -375,6 +373,18 @@ class Lab:
 
 
 # -- helpers ------------------------------------------------------------------
+
+
+def _forward_rules(bridge: str) -> list[list[str]]:
+    """FORWARD rules for a lab bridge, in order: traffic between the nodes on
+    the bridge passes (with br_netfilter, bridged frames cross FORWARD too);
+    anything routed into or out of the bridge is dropped."""
+    tag = ["-m", "comment", "--comment", "stackwright-lab"]
+    return [
+        ["FORWARD", "-i", bridge, "-o", bridge, "-j", "ACCEPT", *tag],
+        ["FORWARD", "-i", bridge, "-j", "DROP", *tag],
+        ["FORWARD", "-o", bridge, "-j", "DROP", *tag],
+    ]
 
 
 def _pid(pidfile: Path) -> int | None:

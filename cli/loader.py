@@ -33,13 +33,20 @@ def load(path: str | FsPath) -> Inventory:
 
 
 def load_with_warnings(path: str | FsPath) -> tuple[Inventory, list[Problem]]:
+    """Fast path: YAML through the C parser, no line bookkeeping.  Only when
+    something is wrong is the file parsed again, round-trip, to find the
+    line of each problem."""
     filename = str(path)
-    raw = _read_yaml(filename)
+    data = _read_yaml(filename, fast=True)
     try:
-        inventory = Inventory.model_validate(raw)
+        inventory = Inventory.model_validate(data)
     except pydantic.ValidationError as exc:
+        raw = _read_yaml(filename)
         raise InventoryError(filename, _from_pydantic(exc, raw)) from None
-    problems = [_with_line(p, raw) for p in check(inventory)]
+    problems = check(inventory)
+    if problems:
+        raw = _read_yaml(filename)
+        problems = [_with_line(p, raw) for p in problems]
     if any(p.severity == "error" for p in problems):
         raise InventoryError(filename, problems)
     return inventory, problems
@@ -48,7 +55,7 @@ def load_with_warnings(path: str | FsPath) -> tuple[Inventory, list[Problem]]:
 # -- YAML -------------------------------------------------------------------
 
 
-def _read_yaml(filename: str) -> Any:
+def _read_yaml(filename: str, fast: bool = False) -> Any:
     fs = FsPath(filename)
 
     def fail(message: str, fix: str = "", line: int | None = None) -> InventoryError:
@@ -67,7 +74,7 @@ def _read_yaml(filename: str) -> Any:
         raise fail(f"not UTF-8 text ({exc.reason} at byte {exc.start})", "save the file as UTF-8") from None
     except OSError as exc:
         raise fail(f"cannot read: {exc.strerror}") from None
-    yaml = YAML(typ="rt")
+    yaml = YAML(typ="safe") if fast else YAML(typ="rt")
     try:
         data = yaml.load(text)
     except MarkedYAMLError as exc:

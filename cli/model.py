@@ -12,10 +12,10 @@ import ipaddress
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 NodeRole = Literal["controller", "network", "compute", "storage"]
-NetworkRole = Literal["management", "api", "tenant", "external", "storage"]
+NetworkRole = Literal["management", "api", "tenant", "external", "storage", "admin"]
 BondProvider = Literal["ovs", "linux"]
 
 # Host names and interface names as Linux and DNS accept them.
@@ -52,6 +52,19 @@ class SshAccess(_Strict):
     port: Annotated[int, Field(ge=1, le=65535)] = 22
 
 
+Fqdn = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")]
+
+
+class Services(_Strict):
+    """Optional services (the core - Keystone, Glance, Placement, Nova,
+    Neutron, Cinder, Horizon - is always deployed)."""
+
+    swift: bool = False
+    heat: bool = False
+    ceilometer: bool = False
+    ceph: bool = False
+
+
 class Cloud(_Strict):
     name: Hostname
     region: Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")] = (
@@ -63,9 +76,25 @@ class Cloud(_Strict):
     ] = "stackwright.test"
     internal_vip: ipaddress.IPv4Address | None = None
     public_vip: ipaddress.IPv4Address | None = None
+    # Names of the endpoints (default: the VIP or controller address itself).
+    internal_fqdn: Fqdn | None = None
+    public_fqdn: Fqdn | None = None
+    tls: bool = False
+    services: Services = Field(default_factory=lambda: Services())
+    # Open vSwitch datapath: `system` (kernel) on servers, `netdev` (userspace)
+    # where the kernel has no openvswitch module (the lab sets this).
+    ovs_datapath: Literal["system", "netdev"] = "system"
+    # Nova's virt_type: `auto` tries KVM on each compute node and falls back
+    # to qemu emulation where hardware virtualisation does not really work.
+    hypervisor: Literal["kvm", "qemu", "auto"] = "auto"
     ntp_servers: list[str] = Field(default_factory=list)
     apt_proxy: Annotated[str, StringConstraints(pattern=r"^https?://\S+$")] | None = None
     ssh: SshAccess = Field(default_factory=SshAccess)
+
+
+class AddressRange(_Strict):
+    start: ipaddress.IPv4Address
+    end: ipaddress.IPv4Address
 
 
 class Network(_Strict):
@@ -73,8 +102,51 @@ class Network(_Strict):
     role: NetworkRole
     cidr: ipaddress.IPv4Network
     gateway: ipaddress.IPv4Address | None = None
+    # 802.1q tag of this network on the NICs/bonds that carry it (none: untagged).
     vlan: VlanId | None = None
     mtu: Mtu = 1500
+    # tenant: how Neutron builds project networks (vxlan/gre tunnel between
+    # the nodes' addresses on this network; vlan/flat on a provider bridge).
+    # external: flat or vlan on br-ex.
+    type: Literal["vxlan", "gre", "vlan", "flat"] | None = None
+    # tenant type vlan: the VLAN ids Neutron hands out, e.g. "100:199".
+    vlan_range: Annotated[str, StringConstraints(pattern=r"^\d{1,4}:\d{1,4}$")] | None = None
+    # Neutron physical network name for vlan/flat (bridge_mappings).
+    physnet: Name | None = None
+    # OVS bridge that carries this network (derived when unset: br-ex for
+    # external, br-<physnet> for vlan/flat tenant networks).
+    bridge: IfName | None = None
+    # external: the floating IP range Neutron hands out.
+    floating_range: AddressRange | None = None
+    # tenant: the MTU instances should get; must leave room for the tunnel
+    # header (vxlan 50 bytes, gre 42) inside `mtu`.
+    instance_mtu: Mtu | None = None
+
+    @property
+    def segmentation(self) -> str | None:
+        """Tenant/external network type, with its default."""
+        if self.role == "tenant":
+            return self.type or "vxlan"
+        if self.role == "external":
+            return self.type or ("vlan" if self.vlan else "flat")
+        return None
+
+    @property
+    def physical_network(self) -> str | None:
+        if self.segmentation in ("vlan", "flat"):
+            return self.physnet or ("external" if self.role == "external" else "physnet1")
+        return None
+
+    @property
+    def ovs_bridge(self) -> str | None:
+        """The OVS bridge this network lives on, if any."""
+        if self.bridge:
+            return self.bridge
+        if self.role == "external":
+            return "br-ex"
+        if self.role == "tenant" and self.physical_network:
+            return f"br-{self.physical_network}"[:15]
+        return None
 
 
 class Nic(_Strict):
@@ -86,9 +158,18 @@ class Nic(_Strict):
 class Bond(_Strict):
     name: IfName
     members: list[IfName]
+    # ovs: an OVS bond (OVS does bonding and LACP itself); linux: a kernel bond.
     provider: BondProvider = "ovs"
-    mode: str | None = None
+    # ovs: active-backup | balance-slb | balance-tcp;
+    # linux: 0-6 or balance-rr | active-backup | balance-xor | broadcast |
+    # 802.3ad | balance-tlb | balance-alb
+    mode: Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v)] | None = None
+    # ovs only
     lacp: Literal["active", "passive", "off"] | None = None
+    # linux only
+    miimon: Annotated[int, Field(ge=0, le=60000)] | None = None
+    lacp_rate: Literal["slow", "fast"] | None = None
+    xmit_hash_policy: Literal["layer2", "layer2+3", "layer3+4", "encap2+3", "encap3+4"] | None = None
     mtu: Mtu | None = None
 
 
@@ -96,7 +177,8 @@ class Attachment(_Strict):
     """A network on a node: which NIC or bond carries it and the node's address."""
 
     interface: IfName
-    address: ipaddress.IPv4Address
+    # required except on external and vlan/flat tenant networks
+    address: ipaddress.IPv4Address | None = None
 
 
 class Node(_Strict):
@@ -131,8 +213,10 @@ class Inventory(_Strict):
         return None
 
     def ssh_for(self, node: Node) -> SshAccess:
+        """How Ansible reaches a node: its ssh settings, else its address on
+        the admin network (Fuel-style layouts), else on management."""
         base = node.ssh or self.cloud.ssh
-        host = base.host or self.address(node, "management")
+        host = base.host or self.address(node, "admin") or self.address(node, "management")
         return SshAccess(host=str(host) if host else None, user=base.user, port=base.port)
 
     def internal_endpoint_host(self) -> str:

@@ -53,14 +53,14 @@ def node_vars(inv: Inventory, node: Node) -> dict[str, Any]:
         networks[name] = {
             "role": net.role,
             "interface": att.interface,
-            "address": str(att.address),
+            "address": str(att.address) if att.address else None,
             "prefix": net.cidr.prefixlen,
             "cidr": str(net.cidr),
             "vlan": net.vlan,
             "mtu": net.mtu,
         }
     addresses = {}
-    for role in ("management", "api", "tenant", "external", "storage"):
+    for role in ("management", "api", "tenant", "external", "storage", "admin"):
         addr = inv.address(node, role)
         addresses[role] = str(addr) if addr else None
     return {
@@ -86,6 +86,12 @@ def cloud_vars(inv: Inventory) -> dict[str, Any]:
         "public_host": inv.public_endpoint_host(),
         "ntp_servers": list(c.ntp_servers),
         "apt_proxy": c.apt_proxy,
+        "internal_fqdn": c.internal_fqdn,
+        "public_fqdn": c.public_fqdn,
+        "tls": c.tls,
+        "services": c.services.model_dump(),
+        "ovs_datapath": c.ovs_datapath,
+        "hypervisor": c.hypervisor,
         "networks": {
             n.name: {
                 "role": n.role,
@@ -93,6 +99,13 @@ def cloud_vars(inv: Inventory) -> dict[str, Any]:
                 "gateway": str(n.gateway) if n.gateway else None,
                 "vlan": n.vlan,
                 "mtu": n.mtu,
+                "type": n.segmentation,
+                "physnet": n.physical_network,
+                "bridge": n.ovs_bridge,
+                "vlan_range": n.vlan_range,
+                "floating_range": (
+                    [str(n.floating_range.start), str(n.floating_range.end)] if n.floating_range else None
+                ),
             }
             for n in inv.networks
         },

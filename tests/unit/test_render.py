@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO / "tests" / "golden"
 
 
-@pytest.mark.parametrize("name", ["aio", "multinode"])
+@pytest.mark.parametrize("name", ["aio", "multinode", "ha", "fuel-bonded"])
 def test_render_matches_golden_files(name):
     files = render_files(load(REPO / "inventories" / f"{name}.yml"))
     golden = GOLDEN / name

@@ -144,7 +144,7 @@ def test_every_problem_is_reported_at_once(tmp_path):
     [
         ("", "the file is empty"),
         ("cloud: [\n", "YAML syntax error"),
-        ("- a\n- b\n", "the top level must be a mapping, not a CommentedSeq"),
+        ("- a\n- b\n", "the top level must be a mapping, not a list"),
         ("cloud: {name: a}\ncloud: {name: b}\n", "duplicate key"),
         ("cloud: {name: x}\nnetworks: []\nnodes: []\n", "List should have at least 1 item"),
         ("cloud: {name: x, ssh: {port: 99999999999999999999}}\nnetworks: []\nnodes: []\n",

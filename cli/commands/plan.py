@@ -1,0 +1,87 @@
+"""`stackwright plan`, `init` and `schema`: look at an inventory before
+anything is deployed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from .. import diagram
+from .. import plan as plan_mod
+from ..main import App, StackwrightError, inventory_argument, load_or_exit
+from ..model import Inventory
+from ..paths import data_dir
+from ..render import cloud_vars
+
+TOPOLOGIES = {"aio": "aio.yml", "multinode": "multinode.yml", "ha": "ha.yml", "bonded": "fuel-bonded.yml"}
+
+
+@click.command()
+@inventory_argument
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--diagram", "diagram_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Also draw the topology: .svg, .png or .dot (SVG/PNG need Graphviz's dot).")
+@click.pass_obj
+def plan(app: App, inventory: Path, fmt: str, diagram_path: Path | None) -> None:
+    """Show what will be built on each node: NIC -> bond -> bridge -> VLAN -> network, SSH, services."""
+    inv: Inventory = load_or_exit(app, inventory)
+    data = plan_mod.build(inv)
+    if diagram_path is not None:
+        try:
+            diagram.render(diagram.to_dot(data, cloud_vars(inv)["networks"]), diagram_path)
+        except FileNotFoundError as exc:
+            raise StackwrightError(str(exc)) from None
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2))
+        return
+    app.console.print(f"cloud {data['cloud']}: internal endpoints on {data['endpoints']['internal']}, "
+                      f"public on {data['endpoints']['public']}; OVS datapath {data['ovs_datapath']}, "
+                      f"hypervisor {data['hypervisor']}", highlight=False)
+    for node in data["nodes"]:
+        tree = Tree(f"[bold]{node['name']}[/bold] ({', '.join(node['roles'])}) - ssh {node['ssh']}"
+                    + (f" via {node['ssh_via']}" if node["ssh_via"] else ""))
+        links = tree.add("networks")
+        for link in node["links"]:
+            links.add(Text(link["chain"], overflow="fold"))
+        if node["ovs_bridges"]:
+            ovs = tree.add("Open vSwitch")
+            for bridge, ports in node["ovs_bridges"].items():
+                ovs.add(Text(f"{bridge}: {', '.join(ports)}", overflow="fold"))
+        tree.add(Text("services: " + ", ".join(node["services"]), overflow="fold"))
+        app.console.print(tree, soft_wrap=False)
+    table = Table(title="nodes per role")
+    for role in data["totals"]:
+        table.add_column(role, justify="right")
+    table.add_row(*[str(v) for v in data["totals"].values()])
+    app.console.print(table)
+    if diagram_path is not None:
+        app.console.print(f"topology drawn in {diagram_path}")
+
+
+@click.command()
+@click.option("--topology", type=click.Choice(sorted(TOPOLOGIES)), default="aio", show_default=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="File to write (default: <topology>.yml in the current directory).")
+@click.pass_obj
+def init(app: App, topology: str, output: Path | None) -> None:
+    """Write a commented starting inventory for a topology; it validates as is."""
+    target = output or Path(f"{topology}.yml")
+    if target.exists():
+        raise StackwrightError(f"{target} already exists; it was left unchanged (choose another -o)")
+    source = data_dir() / "inventories" / TOPOLOGIES[topology]
+    target.write_text(source.read_text())
+    app.console.print(f"wrote {target}; edit it, then `stackwright validate {target}`")
+
+
+@click.command()
+def schema() -> None:
+    """Print the JSON Schema of the inventory file (for editor completion)."""
+    doc = Inventory.model_json_schema()
+    doc["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    doc["title"] = "Stackwright node inventory"
+    click.echo(json.dumps(doc, indent=2))

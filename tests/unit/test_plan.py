@@ -1,0 +1,110 @@
+"""plan, init, schema: what an operator sees before deploying."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from stackwright.loader import load
+from stackwright.main import cli
+from stackwright.plan import build
+
+INVENTORIES = Path(__file__).resolve().parents[2] / "inventories"
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def node(plan: dict, name: str) -> dict:
+    return next(n for n in plan["nodes"] if n["name"] == name)
+
+
+def test_fuel_bond_chain_and_bridges():
+    plan = build(load(INVENTORIES / "fuel-bonded.yml"))
+    n1 = node(plan, "node1")
+    assert n1["ssh"] == "root@10.20.0.11:22" and n1["ssh_via"] == "eth0"
+    chains = {link["network"]: link["chain"] for link in n1["links"]}
+    assert chains["storage"] == ("eth2+eth3 -> bond0 (ovs balance-tcp lacp=active) -> br-bond0 -> vlan 102 "
+                                 "-> storage 192.168.1.11/24 mtu 1500")
+    assert chains["private"] == ("eth2+eth3 -> bond0 (ovs balance-tcp lacp=active) -> br-bond0 -> patch -> "
+                                 "br-physnet1 -> private (no address) mtu 1500")
+    assert chains["management"] == "eth1 -> br-ex -> vlan 101 -> management 192.168.0.11/24 mtu 1500"
+    assert n1["ovs_bridges"]["br-bond0"] == ["bond0", "patch to br-physnet1", "storage (internal port, tag 102)"]
+    assert n1["ovs_bridges"]["br-physnet1"] == ["patch to br-bond0"]
+    assert "br-tun" not in n1["ovs_bridges"]  # vlan tenant networks need no tunnels
+    n3 = node(plan, "node3")
+    bond = next(link["bond"] for link in n3["links"] if link["network"] == "storage")
+    assert bond == {"name": "bond0", "provider": "linux", "members": ["eth2", "eth3"], "mode": "802.3ad",
+                    "miimon": 100, "lacp_rate": "fast", "xmit_hash_policy": "layer3+4"}
+
+
+def test_scheme_one_puts_agents_on_the_controller_and_scheme_two_does_not():
+    aio = build(load(INVENTORIES / "aio.yml"))
+    assert "neutron-l3-agent" in node(aio, "aio1")["services"]
+    multi = build(load(INVENTORIES / "multinode.yml"))
+    assert "neutron-l3-agent" not in node(multi, "ctl1")["services"]
+    assert "neutron-l3-agent" in node(multi, "net1")["services"]
+    assert node(multi, "net1")["ovs_bridges"]["br-ex"] == ["eth2"]
+    assert "vxlan tunnel endpoint (br-tun)" in node(multi, "cmp1")["links"][1]["chain"]
+    assert multi["totals"] == {"controller": 1, "network": 1, "compute": 2, "storage": 1}
+
+
+def test_ha_controllers_run_haproxy_and_pacemaker():
+    plan = build(load(INVENTORIES / "ha.yml"))
+    assert {"haproxy", "pacemaker"} <= set(node(plan, "ctl2")["services"])
+    assert plan["endpoints"] == {"internal": "10.62.0.10", "public": "10.63.0.10"}
+
+
+def test_plan_text_and_json():
+    text = invoke("plan", str(INVENTORIES / "multinode.yml"))
+    assert text.exit_code == 0
+    assert "net1 (network) - ssh root@10.52.0.21:22 via eth0" in text.output
+    assert "eth2 -> br-ex -> external 10.55.0.21/24 mtu 1500" in text.output
+    as_json = invoke("plan", "--format", "json", str(INVENTORIES / "multinode.yml"))
+    assert json.loads(as_json.output)["totals"]["compute"] == 2
+
+
+def test_plan_refuses_invalid_input(tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text((INVENTORIES / "aio.yml").read_text().replace("10.42.0.11", "10.42.9.11"))
+    result = invoke("plan", str(bad))
+    assert result.exit_code == 2
+    assert "10.42.9.11 is outside network 'mgmt'" in result.output
+
+
+def test_diagram_dot_and_svg(tmp_path):
+    result = invoke("plan", str(INVENTORIES / "fuel-bonded.yml"), "--diagram", str(tmp_path / "t.dot"))
+    assert result.exit_code == 0
+    dot = (tmp_path / "t.dot").read_text()
+    assert '"node1:bond:bond0" -- "node1:br:br-bond0"' in dot
+    assert '"node1:br:br-bond0" -- "node1:br:br-physnet1"' in dot
+    assert '"node1:nic:eth0" -- "net:admin"' in dot
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz dot not installed")
+    invoke("plan", str(INVENTORIES / "fuel-bonded.yml"), "--diagram", str(tmp_path / "t.svg"))
+    svg = (tmp_path / "t.svg").read_text()
+    assert svg.lstrip().startswith("<?xml") and "br&#45;bond0" in svg
+
+
+@pytest.mark.parametrize("topology", ["aio", "multinode", "ha", "bonded"])
+def test_init_writes_a_valid_inventory_and_never_overwrites(tmp_path, topology):
+    target = tmp_path / "mine.yml"
+    assert invoke("init", "--topology", topology, "-o", str(target)).exit_code == 0
+    assert invoke("validate", str(target)).exit_code == 0
+    target.write_text("# my edits\n")
+    again = invoke("init", "--topology", topology, "-o", str(target))
+    assert again.exit_code == 1
+    assert "already exists; it was left unchanged" in again.output
+    assert target.read_text() == "# my edits\n"
+
+
+def test_schema_is_json_schema_with_the_model():
+    doc = json.loads(invoke("schema").output)
+    assert doc["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert set(doc["required"]) == {"cloud", "networks", "nodes"}
+    assert "Bond" in doc["$defs"] and doc["$defs"]["Bond"]["additionalProperties"] is False
