@@ -6,7 +6,7 @@ SW := $(VENV)/bin/stackwright
 INVENTORY ?= inventories/aio.yml
 HOST_PACKAGES := python3-venv python3-pip systemd-container debootstrap apt-cacher-ng iptables openssh-client iproute2 graphviz
 
-.PHONY: demo test install host-packages lint unit e2e molecule clean lab-down
+.PHONY: demo test install host-packages lint unit e2e molecule bench clean lab-down
 
 # Install the tool, bring up the aio lab and deploy it.
 demo: install
@@ -42,6 +42,14 @@ $(VENV)/.installed: pyproject.toml $(shell git ls-files cli roles playbooks temp
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q '.[test]'
 	touch $@
+
+# Figures, not tests: inventory scale, then lab deploys (aio, multinode)
+# with per-phase times, re-run and the apt floor.  Results in bench/results/.
+bench: install
+	$(PY) -m pip install -q '.[bench]'
+	mkdir -p bench/results
+	$(PY) bench/inventory_scale.py --json bench/results/inventory.json
+	$(PY) bench/deploy.py --chart
 
 lint:
 	$(VENV)/bin/ruff check cli tests plugins bench

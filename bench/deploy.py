@@ -1,0 +1,168 @@
+"""Deploy benchmarks on the lab (figures, never pass/fail).
+
+For each inventory (aio, multinode; copies renamed bench-* on their own
+subnets so a demo lab is left alone):
+
+1. lab up time (base image cached);
+2. first `stackwright deploy` wall time, total and per phase (warm apt cache
+   unless --cold);
+3. no-change re-run time and its changed count;
+4. the apt floor: on fresh nodes of the same lab, a plain
+   `apt-get update && apt-get install --no-install-recommends` of exactly the
+   packages each node ended up with (same cache), all nodes in parallel;
+   and the ratio deploy / floor.
+
+Results go to bench/results/deploy.json (and a PNG chart with --chart).
+Run as root:  python bench/deploy.py [--only aio] [--cold] [--chart]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
+SUBNETS = {"aio": {"10.42.": "10.92.", "10.43.": "10.93.", "10.44.": "10.94.", "10.45.": "10.95."},
+           "multinode": {"10.52.": "10.96.", "10.53.": "10.97.", "10.54.": "10.98.", "10.55.": "10.99."}}
+
+
+def sw(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "stackwright", *args], check=True, capture_output=True, text=True)
+
+
+def timed(fn: Any, *args: Any) -> tuple[float, Any]:
+    start = time.monotonic()
+    result = fn(*args)
+    return time.monotonic() - start, result
+
+
+def bench_copy(name: str, workdir: Path) -> Path:
+    text = (REPO / "inventories" / f"{name}.yml").read_text().replace(f"name: {name}\n", f"name: bench-{name}\n", 1)
+    for old, new in SUBNETS[name].items():
+        text = text.replace(old, new)
+    path = workdir / f"bench-{name}.yml"
+    path.write_text(text)
+    return path
+
+
+def manual_packages(ssh: list[str]) -> set[str]:
+    out = subprocess.run([*ssh, "apt-mark", "showmanual"], check=True, capture_output=True, text=True).stdout
+    return set(out.split())
+
+
+def base_manual_packages() -> set[str]:
+    from stackwright.paths import state_dir
+
+    image = state_dir() / "images" / "bookworm-base"
+    out = subprocess.run(["chroot", str(image), "apt-mark", "showmanual"], check=True, capture_output=True,
+                         text=True).stdout
+    return set(out.split())
+
+
+def apt_floor(ssh: list[str], packages: list[str]) -> float:
+    cmd = ("export DEBIAN_FRONTEND=noninteractive; apt-get update -q >/dev/null && "
+           "apt-get install -y -q --no-install-recommends " + " ".join(packages) + " >/dev/null")
+    start = time.monotonic()
+    subprocess.run([*ssh, cmd], check=True, capture_output=True, text=True)
+    return time.monotonic() - start
+
+
+def run_one(name: str, workdir: Path) -> dict[str, Any]:
+    from stackwright.lab import Lab
+    from stackwright.loader import load
+
+    inventory = bench_copy(name, workdir)
+    inv = load(inventory)
+    lab = Lab(inv)
+    sw("lab", "down", str(inventory))
+    lab_up, _ = timed(sw, "lab", "up", str(inventory))
+    deploy_s, _ = timed(sw, "deploy", str(inventory))
+    summary = json.loads((workdir / ".stackwright" / inv.cloud.name / "last-deploy.json").read_text())
+    rerun_s, _ = timed(sw, "deploy", str(inventory))
+    rerun = json.loads((workdir / ".stackwright" / inv.cloud.name / "last-deploy.json").read_text())
+    base = base_manual_packages()
+    wanted = {n.name: sorted(manual_packages(lab.ssh_args(n)) - base) for n in inv.nodes}
+    sw("lab", "down", str(inventory))
+    sw("lab", "up", str(inventory))
+    with ThreadPoolExecutor(max_workers=len(inv.nodes)) as pool:
+        floors = dict(zip(wanted, pool.map(lambda n: apt_floor(lab.ssh_args(n), wanted[n.name]), inv.nodes),
+                          strict=True))
+    sw("lab", "down", str(inventory))
+    floor = max(floors.values())
+    return {
+        "inventory": name,
+        "nodes": len(inv.nodes),
+        "lab_up_s": round(lab_up, 1),
+        "deploy_s": round(deploy_s, 1),
+        "phases": summary["phases"],
+        "rerun_s": round(rerun_s, 1),
+        "rerun_changed": sum(rerun["changed_by_host"].values()),
+        "apt_floor_s": round(floor, 1),
+        "apt_floor_by_node_s": {k: round(v, 1) for k, v in floors.items()},
+        "packages_by_node": wanted,
+        "deploy_over_floor": round(deploy_s / floor, 2),
+    }
+
+
+def chart(results: list[dict[str, Any]], target: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 1.2 + 1.0 * len(results)))
+    for i, r in enumerate(results):
+        left = 0.0
+        for p in r["phases"]:
+            ax.barh(i, p["seconds"], left=left, label=p["name"] if i == 0 else None)
+            left += p["seconds"]
+        ax.plot([r["apt_floor_s"]] * 2, [i - 0.4, i + 0.4], color="black", linewidth=2,
+                label="apt floor" if i == 0 else None)
+    ax.set_yticks(range(len(results)), [f"{r['inventory']} ({r['nodes']} nodes)" for r in results])
+    ax.set_xlabel("seconds (first deploy, per phase)")
+    ax.legend(loc="lower right", fontsize=8, ncol=3)
+    fig.tight_layout()
+    fig.savefig(target, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", choices=sorted(SUBNETS), action="append")
+    parser.add_argument("--cold", action="store_true", help="empty the apt cache first (slow; needs the archive)")
+    parser.add_argument("--chart", action="store_true", help="also write bench/results/deploy.png (matplotlib)")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("the lab needs root")
+    if args.cold:
+        shutil.rmtree("/var/cache/apt-cacher-ng", ignore_errors=True)
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.only or ["aio", "multinode"]:
+            results.append(run_one(name, Path(tmp)))
+            r = results[-1]
+            phases = ", ".join(f"{p['name']} {p['seconds']:.0f}s" for p in r["phases"])
+            print(f"{name}: lab up {r['lab_up_s']}s; deploy {r['deploy_s']}s ({phases}); re-run {r['rerun_s']}s "
+                  f"changed={r['rerun_changed']}; apt floor {r['apt_floor_s']}s; deploy/floor "
+                  f"{r['deploy_over_floor']}", flush=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    doc = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                       "kernel": platform.release(), "apt_cache": "cold" if args.cold else "warm"},
+           "deploy": results}
+    (RESULTS / "deploy.json").write_text(json.dumps(doc, indent=2) + "\n")
+    if args.chart:
+        chart(results, RESULTS / "deploy.png")
+
+
+if __name__ == "__main__":
+    main()
