@@ -14,6 +14,7 @@ Everything this module creates is recorded under the lab directory so that
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -21,6 +22,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -209,10 +211,11 @@ class Lab:
         root = self.node_dir(node) / "rootfs"
         if (root / "etc/stackwright-lab-node").exists():
             return
-        tmp = root.with_name("rootfs.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.parent.mkdir(parents=True, exist_ok=True)
-        run("cp", "-a", "--reflink=auto", str(self.image), str(tmp))
+        root.parent.mkdir(parents=True, exist_ok=True)
+        for stale in root.parent.glob("rootfs.tmp*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = Path(tempfile.mkdtemp(prefix="rootfs.tmp", dir=root.parent))
+        run("cp", "-a", "--reflink=auto", f"{self.image}/.", str(tmp))
         (tmp / ".stackwright-image").unlink(missing_ok=True)
         (tmp / "etc/hostname").write_text(node.name + "\n")
         (tmp / "etc/machine-id").write_text(uuid.uuid4().hex + "\n")
@@ -314,8 +317,20 @@ class Lab:
         _wait(ok, timeout, f"node {node.name} did not answer on SSH (see {self.node_dir(node) / 'console.log'})")
 
     # -- commands -------------------------------------------------------------
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One `lab up`/`lab down` of this lab at a time."""
+        self.dir.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.dir.parent / f".{self.inv.cloud.name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
     def up(self) -> None:
         self.preflight()
+        with self._locked():
+            self._up()
+
+    def _up(self) -> None:
         self.ensure_image()
         self.ensure_key()
         self.ensure_bridges()
@@ -352,6 +367,10 @@ class Lab:
         return self.dir.exists() and all(_alive(self.node_dir(n) / "nspawn.pid") for n in self.inv.nodes)
 
     def down(self) -> None:
+        with self._locked():
+            self._down()
+
+    def _down(self) -> None:
         for node in self.inv.nodes:
             _stop(self.node_dir(node) / "nspawn.pid", timeout=30)
         for node in self.inv.nodes:

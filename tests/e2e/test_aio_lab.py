@@ -72,11 +72,15 @@ def test_lab_deploy_keystone_and_idempotence(lab_inventory: Path):
     clouds = lab_inventory.with_name("clouds.yaml")
     for path in (secrets, clouds, lab_inventory.with_name("e2e-openrc.sh")):
         assert path.stat().st_mode & 0o777 == 0o600, path
-    # no secret reaches the terminal
-    for line in secrets.read_text().splitlines():
-        if ":" in line and not line.startswith("#"):
-            value = line.split(":", 1)[1].strip()
-            assert value not in first.stdout + first.stderr
+    # no secret reaches the terminal, nor the run's logs and artifacts
+    values = [line.split(":", 1)[1].strip() for line in secrets.read_text().splitlines()
+              if ":" in line and not line.startswith("#")]
+    artifacts = lab_inventory.parent / ".stackwright" / "e2e" / "runner"
+    logged = "\n".join(p.read_text(errors="replace") for p in artifacts.rglob("*") if p.is_file())
+    assert len(logged) > 10000, "the run left its event log"
+    for value in values:
+        assert value not in first.stdout + first.stderr
+        assert value not in logged
 
     token = openstack(clouds, "token", "issue", "-f", "json")
     assert token.returncode == 0, token.stderr
