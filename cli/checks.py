@@ -52,16 +52,18 @@ def check(inv: Inventory) -> list[Problem]:
     return problems
 
 
-def _networks(inv: Inventory) -> Iterator[Problem]:
+def _duplicate_names(section: str, what: str, names: list[str]) -> Iterator[Problem]:
     seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name in seen:
+            yield Problem((section, i, "name"), f"{what} name {name!r} is already used by {section}[{seen[name]}]",
+                          f"give every {what} its own name")
+        seen.setdefault(name, i)
+
+
+def _networks(inv: Inventory) -> Iterator[Problem]:
+    yield from _duplicate_names("networks", "network", [n.name for n in inv.networks])
     for i, net in enumerate(inv.networks):
-        if net.name in seen:
-            yield Problem(
-                ("networks", i, "name"),
-                f"network name {net.name!r} is already used by networks[{seen[net.name]}]",
-                "give every network its own name",
-            )
-        seen.setdefault(net.name, i)
         if net.gateway is not None and net.gateway not in net.cidr:
             yield Problem(
                 ("networks", i, "gateway"),
@@ -110,15 +112,8 @@ def _networks(inv: Inventory) -> Iterator[Problem]:
 
 
 def _nodes_unique(inv: Inventory) -> Iterator[Problem]:
-    seen: dict[str, int] = {}
+    yield from _duplicate_names("nodes", "node", [n.name for n in inv.nodes])
     for i, node in enumerate(inv.nodes):
-        if node.name in seen:
-            yield Problem(
-                ("nodes", i, "name"),
-                f"node name {node.name!r} is already used by nodes[{seen[node.name]}]",
-                "give every node its own name",
-            )
-        seen.setdefault(node.name, i)
         dupes = sorted({r for r in node.roles if node.roles.count(r) > 1})
         if dupes:
             yield Problem(

@@ -226,6 +226,8 @@ class Lab:
         (tmp / "etc/apt/apt.conf.d/01stackwright-lab-proxy").write_text(
             f'Acquire::http::Proxy "http://{self.proxy_address()}:{PROXY_PORT}";\n')
         (tmp / "etc/apt/sources.list").write_text("")
+        # lab nodes are throw-away: dpkg need not fsync every file it unpacks
+        (tmp / "etc/dpkg/dpkg.cfg.d/stackwright-lab").write_text("force-unsafe-io\n")
         (tmp / "etc/apt/sources.list.d/debian.sources").write_text(node_sources())
         # debootstrap's package lists describe other sources: drop them so the
         # first `apt update` on the node really fetches (security included)
