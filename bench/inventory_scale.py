@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -92,6 +91,7 @@ def main() -> None:
         print(f"{r['nodes']:>6} {r['validate_s']:>8.3f}s {r['render_s']:>7.3f}s {r['validate_plus_render_s']:>6.3f}s "
               f"{r['cli_validate_wall_s']:>8.3f}s {r['peak_rss_mib']:>6.1f}MiB")
     if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"machine": {"python": platform.python_version(), "cpus": _cpus()},
                                          "inventory_scale": rows}, indent=2) + "\n")
 
@@ -103,5 +103,4 @@ def _cpus() -> int:
 
 
 if __name__ == "__main__":
-    resource.setrlimit(resource.RLIMIT_STACK, resource.getrlimit(resource.RLIMIT_STACK))
     main()

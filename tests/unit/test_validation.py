@@ -186,3 +186,74 @@ def test_unused_network_is_a_warning_only(tmp_path):
 def test_format_path():
     assert format_path(("nodes", 0, "networks", "mgmt", "address")) == "nodes[0].networks.mgmt.address"
     assert format_path(()) == "(top level)"
+
+
+# More error classes on the same base: (id, old, new, expected substrings)
+MORE = [
+    ("duplicate network name", "  - name: api\n", "  - name: mgmt\n",
+     ["network name 'mgmt' is already used by networks[0]"]),
+    ("no management network", "    role: management\n", "    role: storage\n",
+     ["no network has role `management`", "node 'ctl1' is not on the management network"]),
+    ("two management networks", "    role: api\n", "    role: management\n",
+     ["only one management network is supported"]),
+    ("network too small", "cidr: 10.11.0.0/24", "cidr: 10.11.0.0/31", ["10.11.0.0/31 is too small to hold nodes"]),
+    ("duplicate MAC", "nics: [{name: eth0}, {name: eth1}]\n", "nics: [{name: eth0, mac: '52:54:00:00:00:01'}, "
+     "{name: eth1, mac: '52:54:00:00:00:01'}]\n", ["MAC 52:54:00:00:00:01 is already used by nodes[1].nics[0]"]),
+    ("invalid MAC", "nics: [{name: eth0}, {name: eth1}]\n", "nics: [{name: eth0, mac: '52:54:00'}, {name: eth1}]\n",
+     ["'52:54:00' is not a valid name here", "six hex pairs"]),
+    ("NIC listed twice", "nics: [{name: eth0}, {name: eth1}]\n", "nics: [{name: eth0}, {name: eth1}, {name: eth1}]\n",
+     ["NIC 'eth1' is listed twice"]),
+    ("bond named like a NIC", "nics: [{name: eth0}, {name: eth1}]\n",
+     "nics: [{name: eth0}, {name: eth1}, {name: eth2}, {name: eth3}]\n"
+     "    bonds: [{name: eth1, members: [eth2, eth3]}]\n", ["bond 'eth1' has the name of a NIC"]),
+    ("bond member that is not a NIC", "nics: [{name: eth0}, {name: eth1}]\n",
+     "nics: [{name: eth0}, {name: eth1}, {name: eth2}]\n    bonds: [{name: bond0, members: [eth2, eth9]}]\n",
+     ["'eth9' is not a NIC of node 'cmp1'"]),
+    ("NIC in two bonds", "nics: [{name: eth0}, {name: eth1}]\n",
+     "nics: [{name: eth0}, {name: eth1}, {name: eth2}, {name: eth3}]\n"
+     "    bonds: [{name: bond0, members: [eth2, eth3]}, {name: bond1, members: [eth3, eth2]}]\n",
+     ["NIC 'eth3' is used twice: already a member of bond 'bond0'"]),
+    ("two networks of one role on a node", "      mgmt: {interface: eth0, address: 10.10.0.21}\n",
+     "      mgmt: {interface: eth0, address: 10.10.0.21}\n      api: {interface: eth0, address: 10.11.0.21}\n"
+     "      spare: {interface: eth0, address: 10.20.0.21}\n",
+     ["node is on two management networks ('mgmt' and 'spare')"]),
+    ("network address", "address: 10.10.0.21}", "address: 10.10.0.0}",
+     ["10.10.0.0 is the network or broadcast address of 10.10.0.0/24"]),
+    ("address equal to the gateway", "    cidr: 10.13.0.0/24\n    gateway: 10.13.0.1\n",
+     "    cidr: 10.13.0.0/24\n    gateway: 10.13.0.11\n", ["10.13.0.11 is the gateway of network 'ext'"]),
+    ("controller without api", "      api: {interface: eth0, address: 10.11.0.11}\n", "",
+     ["controller 'ctl1' is not on the api network"]),
+    ("internal VIP outside management", "  name: test\n", "  name: test\n  internal_vip: 10.11.0.5\n",
+     ["10.11.0.5 is outside the management network 'mgmt' (10.10.0.0/24)"]),
+    ("swift without storage nodes", "  name: test\n", "  name: test\n  services: {swift: true}\n",
+     ["swift needs nodes with the storage role"]),
+    ("wrong type", "    roles: [compute]\n", "    roles: compute\n", ["value should be a valid list"]),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "expected"), [c[1:] for c in MORE], ids=[c[0] for c in MORE])
+def test_more_error_classes(tmp_path, old, new, expected):
+    base = VALID.replace("nodes:\n", "  - name: spare\n    role: management\n    cidr: 10.20.0.0/24\nnodes:\n", 1) \
+        if "spare" in new else VALID
+    assert old in base
+    found = "\n".join(errors(tmp_path, base.replace(old, new, 1)))
+    for text in expected:
+        assert text in found, found
+
+
+def test_duplicate_role_is_a_warning(tmp_path):
+    inv, problems = problems_for(tmp_path, VALID.replace("roles: [compute]", "roles: [compute, compute]"))
+    assert inv is not None
+    assert [p.render("inv.yml") for p in problems] == [
+        "inv.yml:27: warning: nodes[1].roles: role 'compute' is listed more than once\n    fix: list each role once"
+    ]
+
+
+def test_file_too_large(tmp_path, monkeypatch):
+    from stackwright import loader
+
+    monkeypatch.setattr(loader, "MAX_BYTES", 100)
+    path = tmp_path / "big.yml"
+    path.write_text(VALID)
+    _, problems = load_problems(path)
+    assert problems[0].message == f"file is {len(VALID)} bytes; inventories are limited to 100"
