@@ -122,10 +122,15 @@ def chart(results: list[dict[str, Any]], target: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 1.2 + 1.0 * len(results)))
+    names = list(dict.fromkeys(p["name"] for r in results for p in r["phases"]))
+    colours = {name: plt.get_cmap("tab10")(i) for i, name in enumerate(names)}
+    labelled: set[str] = set()
     for i, r in enumerate(results):
         left = 0.0
         for p in r["phases"]:
-            ax.barh(i, p["seconds"], left=left, label=p["name"] if i == 0 else None)
+            ax.barh(i, p["seconds"], left=left, color=colours[p["name"]],
+                    label=None if p["name"] in labelled else p["name"])
+            labelled.add(p["name"])
             left += p["seconds"]
         ax.plot([r["apt_floor_s"]] * 2, [i - 0.4, i + 0.4], color="black", linewidth=2,
                 label="apt floor" if i == 0 else None)
@@ -141,7 +146,11 @@ def main() -> None:
     parser.add_argument("--only", choices=sorted(SUBNETS), action="append")
     parser.add_argument("--cold", action="store_true", help="empty the apt cache first (slow; needs the archive)")
     parser.add_argument("--chart", action="store_true", help="also write bench/results/deploy.png (matplotlib)")
+    parser.add_argument("--chart-only", action="store_true", help="redraw the chart from bench/results/deploy.json")
     args = parser.parse_args()
+    if args.chart_only:
+        chart(json.loads((RESULTS / "deploy.json").read_text())["deploy"], RESULTS / "deploy.png")
+        return
     if os.geteuid() != 0:
         sys.exit("the lab needs root")
     if args.cold:
