@@ -5,6 +5,8 @@ in the runner's extravars/env files nor in what this module prints."""
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -139,7 +141,10 @@ def run_playbook(
     data = data_dir()
     runner_dir = work / "runner"
     runner_dir.mkdir(parents=True, exist_ok=True)
+    # Ansible's programs live beside this Python (a venv need not be activated)
+    bindir = str(Path(sys.executable).parent)
     envvars = {
+        "PATH": bindir + os.pathsep + os.environ.get("PATH", ""),
         "ANSIBLE_CONFIG": str(data / "ansible.cfg"),
         "ANSIBLE_ROLES_PATH": str(data / "roles"),
         "ANSIBLE_FILTER_PLUGINS": str(data / "plugins" / "filter"),
@@ -174,6 +179,7 @@ def run_playbook(
             cmdline=" ".join(cmdline) or None,
             limit=limit,
             event_handler=on_event,
+            binary=shutil.which("ansible-playbook", path=bindir) or "ansible-playbook",
             quiet=True,
             suppress_env_files=True,
             rotate_artifacts=5,
