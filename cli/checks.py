@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator
 
-from .model import Inventory, Network, Node
+from .model import Inventory, Network
 from .problems import Problem
 
 # Which network roles each node role needs.
@@ -342,8 +342,6 @@ def _did_you_mean(word: str, choices: object) -> str:
     return f"did you mean {close[0]!r}?" if close else ""
 
 
-def nodes_by_name(inv: Inventory) -> dict[str, Node]:
-    return {n.name: n for n in inv.nodes}
 
 
 def _network_types(inv: Inventory) -> Iterator[Problem]:

@@ -205,10 +205,3 @@ def summary_table(result: RunResult) -> Table:
                   str(sum(p.failed + p.unreachable for p in result.phases)), f"{result.seconds:.0f}s",
                   style="bold")
     return table
-
-
-def environment_for_openstack(clouds_yaml: Path, cloud: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env["OS_CLIENT_CONFIG_FILE"] = str(clouds_yaml)
-    env["OS_CLOUD"] = cloud
-    return env
