@@ -5,7 +5,6 @@ in the runner's extravars/env files nor in what this module prints."""
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import time
 from collections import defaultdict
@@ -179,7 +178,6 @@ def run_playbook(
             cmdline=" ".join(cmdline) or None,
             limit=limit,
             event_handler=on_event,
-            binary=shutil.which("ansible-playbook", path=bindir) or "ansible-playbook",
             quiet=True,
             suppress_env_files=True,
             rotate_artifacts=5,

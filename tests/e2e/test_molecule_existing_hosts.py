@@ -5,6 +5,7 @@ runs with STACKWRIGHT_MOLECULE_LAB=0 and plain Ansible SSH settings."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -37,12 +38,13 @@ def test_memcached_scenario_on_existing_hosts(tmp_path: Path):
             PATH=f"{bindir}:{os.environ.get('PATH', '')}",
             STACKWRIGHT_MOLECULE_INVENTORY=str(inventory),
             STACKWRIGHT_MOLECULE_LAB="0",
+            NO_COLOR="1",
             ANSIBLE_PRIVATE_KEY_FILE=str(lab.key),
             ANSIBLE_SSH_COMMON_ARGS=f"-o UserKnownHostsFile={lab.known_hosts} -o StrictHostKeyChecking=yes",
         )
         result = subprocess.run([str(bindir / "molecule"), "test"], cwd=REPO / "roles" / "memcached", env=env,
                                 capture_output=True, text=True, check=False, timeout=900)
-        out = result.stdout + result.stderr
+        out = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)
         assert result.returncode == 0, out[-4000:]
         assert "idempotence: Executed: Successful" in out
         assert "verify: Executed: Successful" in out
