@@ -264,7 +264,8 @@ def _node_networks(inv: Inventory) -> Iterator[Problem]:
 
 
 def _topology(inv: Inventory) -> Iterator[Problem]:
-    roles_present = {n.role for n in inv.networks}
+    role_of = {n.name: n.role for n in inv.networks}
+    roles_present = set(role_of.values())
     if not inv.nodes_with_role("controller"):
         yield Problem(
             ("nodes",),
@@ -272,7 +273,7 @@ def _topology(inv: Inventory) -> Iterator[Problem]:
             "add `controller` to the `roles:` of at least one node",
         )
     for i, node in enumerate(inv.nodes):
-        node_net_roles = {inv.network(n).role for n in node.networks if n in {x.name for x in inv.networks}}
+        node_net_roles = {role_of[n] for n in node.networks if n in role_of}
         if "management" not in node_net_roles:
             yield Problem(
                 ("nodes", i, "networks"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shlex
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +48,6 @@ def write(inv: Inventory, inventory_file: Path, password: str) -> tuple[Path, Pa
         if isinstance(loaded, dict):
             data = loaded
     data.setdefault("clouds", {})[inv.cloud.name] = admin_cloud(inv, password)
-    from io import StringIO
-
     buf = StringIO()
     yaml.dump(data, buf)
     _write_private(clouds_path, buf.getvalue())
