@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .layout import _ovs_bond
 from .model import Inventory, Node
 from .paths import state_dir
 
@@ -38,7 +39,8 @@ BASE_PACKAGES = (
     "iputils-ping,ca-certificates,eatmydata"
 )
 HOST_TOOLS = {"systemd-nspawn": "systemd-container", "debootstrap": "debootstrap",
-              "apt-cacher-ng": "apt-cacher-ng", "ssh": "openssh-client", "iptables": "iptables"}
+              "apt-cacher-ng": "apt-cacher-ng", "ssh": "openssh-client", "iptables": "iptables",
+              "ovs-vswitchd": "openvswitch-switch"}
 PROXY_PORT = 3142
 HOST_NETWORK_ROLES = ("management", "api", "external", "admin")
 
@@ -50,8 +52,10 @@ class LabError(Exception):
 Log = Callable[[str], None]
 
 
-def run(*args: str, check: bool = True, capture: bool = True, input_: str | None = None) -> str:
+def run(*args: str, check: bool = True, capture: bool = True, input_: str | None = None,
+        env: dict[str, str] | None = None) -> str:
     proc = subprocess.run(list(args), check=False, text=True, input=input_,
+                          env=dict(os.environ, **env) if env else None,
                           stdout=subprocess.PIPE if capture else None,
                           stderr=subprocess.PIPE if capture else None)
     if check and proc.returncode != 0:
@@ -72,7 +76,11 @@ class Segment:
 
 
 def segments(inv: Inventory) -> list[Segment]:
-    """Union networks that are carried by the same interface on some node."""
+    """Union networks that are carried by the same interface on some node
+    (without the switch: tags pass a Linux bridge untouched, so all networks
+    of an interface share it; with the switch only untagged ones share a
+    segment, tagged networks keep their own VLAN)."""
+    switched = needs_switch(inv)
     parent = {n.name: n.name for n in inv.networks}
 
     def find(x: str) -> str:
@@ -84,6 +92,8 @@ def segments(inv: Inventory) -> list[Segment]:
     for node in inv.nodes:
         by_iface: dict[str, list[str]] = {}
         for net_name, att in node.networks.items():
+            if switched and inv.network(net_name).vlan:
+                continue
             by_iface.setdefault(att.interface, []).append(net_name)
         for nets in by_iface.values():
             for other in nets[1:]:
@@ -93,6 +103,38 @@ def segments(inv: Inventory) -> list[Segment]:
         groups.setdefault(find(net.name), []).append(net.name)
     tag = _short(inv.cloud.name)
     return [Segment(f"sw{tag}b{i}", tuple(nets)) for i, nets in enumerate(groups.values())]
+
+
+def needs_switch(inv: Inventory) -> bool:
+    """Bonds (LACP needs a partner) and VLAN-tagged networks are wired
+    through the lab switch; plain layouts through Linux bridges."""
+    return any(node.bonds for node in inv.nodes) or any(
+        net.vlan for net in inv.networks if any(net.name in node.networks for node in inv.nodes))
+
+
+def adapt(inv: Inventory) -> Inventory:
+    """The inventory as the lab kernel can build it: userspace OVS datapath,
+    bonds and VLANs through OVS, no default route."""
+    cloud = inv.cloud.model_copy(update={"ovs_datapath": "netdev", "kernel_bonding": False,
+                                         "default_route": False})
+    return inv.model_copy(update={"cloud": cloud})
+
+
+def switch_vlans(inv: Inventory) -> dict[str, int]:
+    """Network -> the VLAN that carries it on the lab switch: its own tag,
+    else one free id per untagged segment (counting down from 4094)."""
+    used = {n.vlan for n in inv.networks if n.vlan}
+    for n in inv.networks:
+        if n.vlan_range:
+            lo, hi = (int(x) for x in n.vlan_range.split(":"))
+            used |= set(range(lo, hi + 1))
+    out: dict[str, int] = {n.name: n.vlan for n in inv.networks if n.vlan}
+    free = (v for v in range(4094, 1, -1) if v not in used)
+    for seg in segments(inv):
+        vid = next(free)
+        for net in seg.networks:
+            out.setdefault(net, vid)
+    return out
 
 
 def host_address(inv: Inventory, network: str) -> str:
@@ -123,11 +165,28 @@ class Lab:
     def segment_of(self, network: str) -> Segment:
         return next(s for s in segments(self.inv) if network in s.networks)
 
-    def mgmt_network(self) -> str:
-        return self.inv.networks_with_role("management")[0].name
+    def ssh_network(self) -> str:
+        """The network the host reaches the nodes on (admin, else management):
+        it also serves the package proxy."""
+        admin = self.inv.networks_with_role("admin")
+        return (admin or self.inv.networks_with_role("management"))[0].name
 
     def proxy_address(self) -> str:
-        return host_address(self.inv, self.mgmt_network())
+        return host_address(self.inv, self.ssh_network())
+
+    @property
+    def switched(self) -> bool:
+        return needs_switch(self.inv)
+
+    @property
+    def switch_dir(self) -> Path:
+        return self.dir / "switch"
+
+    def switch_ns(self) -> str:
+        return f"sw-{self.inv.cloud.name}-switch"
+
+    def uplink(self, vid: int) -> str:
+        return f"s{self.tag}h{vid}"
 
     # -- checks ---------------------------------------------------------------
     def preflight(self) -> None:
@@ -138,9 +197,6 @@ class Lab:
         if missing:
             raise LabError("missing host packages: " + " ".join(sorted(set(missing)))
                            + f" (apt-get install {' '.join(sorted(set(missing)))})")
-        for node in self.inv.nodes:
-            if node.bonds:
-                raise LabError(f"node {node.name}: bonds are not wired by the lab yet (host networking issue)")
         taken = {str(a.address) for n in self.inv.nodes for a in n.networks.values()}
         for net in self.inv.networks:
             if net.role in HOST_NETWORK_ROLES and host_address(self.inv, net.name) in taken:
@@ -183,6 +239,95 @@ class Lab:
             for rule in reversed(_forward_rules(seg.bridge)):
                 if subprocess.run(["iptables", "-C", *rule], capture_output=True, check=False).returncode != 0:
                     run("iptables", "-I", *rule)
+
+    # -- the lab switch: an Open vSwitch (userspace datapath) in a namespace of
+    # its own, for bonds (it is the LACP partner) and VLAN trunks ------------
+    def _vsctl(self, *args: str) -> str:
+        return run("ovs-vsctl", f"--db=unix:{self.switch_dir}/db.sock", "--timeout=20", *args)
+
+    def ensure_switch(self) -> None:
+        d = self.switch_dir
+        d.mkdir(parents=True, exist_ok=True)
+        ns = self.switch_ns()
+        if not Path(f"/run/netns/{ns}").exists():
+            run("ip", "netns", "add", ns)
+            run("ip", "-n", ns, "link", "set", "lo", "up")
+        env = {"OVS_RUNDIR": str(d), "OVS_DBDIR": str(d), "OVS_LOGDIR": str(d)}
+        if not _alive(d / "ovsdb-server.pid"):
+            if not (d / "conf.db").exists():
+                run("ovsdb-tool", "create", str(d / "conf.db"), "/usr/share/openvswitch/vswitch.ovsschema")
+            run("ovsdb-server", str(d / "conf.db"), f"--remote=punix:{d}/db.sock", f"--pidfile={d}/ovsdb-server.pid",
+                "--detach", f"--log-file={d}/ovsdb-server.log", f"--unixctl={d}/ovsdb-server.ctl", env=env)
+            self._vsctl("--no-wait", "init")
+        if not _alive(d / "ovs-vswitchd.pid"):
+            run("ip", "netns", "exec", ns, "ovs-vswitchd", f"unix:{d}/db.sock", f"--pidfile={d}/ovs-vswitchd.pid",
+                "--detach", f"--log-file={d}/ovs-vswitchd.log", f"--unixctl={d}/ovs-vswitchd.ctl", env=env)
+        self._vsctl("--may-exist", "add-br", "lab", "--", "set", "bridge", "lab", "datapath_type=netdev")
+        # the host's own addresses: one uplink per VLAN it has addresses on
+        vlans = switch_vlans(self.inv)
+        by_vid: dict[int, list[str]] = {}
+        for net in self.inv.networks:
+            if net.role in HOST_NETWORK_ROLES:
+                by_vid.setdefault(vlans[net.name], []).append(net.name)
+        for vid, nets in sorted(by_vid.items()):
+            host_end, sw_end = self.uplink(vid), f"s{self.tag}u{vid}"
+            if not self._link_exists(host_end):
+                run("ip", "link", "add", host_end, "type", "veth", "peer", "name", sw_end, "netns", ns)
+            run("ip", "link", "set", host_end, "up")
+            run("ip", "-n", ns, "link", "set", sw_end, "up")
+            have = run("ip", "-o", "-4", "addr", "show", "dev", host_end)
+            for net_name in nets:
+                cidr = f"{host_address(self.inv, net_name)}/{self.inv.network(net_name).cidr.prefixlen}"
+                if f" {cidr} " not in have:
+                    run("ip", "addr", "add", cidr, "dev", host_end)
+            self._vsctl("--may-exist", "add-port", "lab", sw_end, "--", "set", "port", sw_end, f"tag={vid}",
+                        "vlan_mode=access")
+            for rule in reversed(_forward_rules(host_end)):
+                if subprocess.run(["iptables", "-C", *rule], capture_output=True, check=False).returncode != 0:
+                    run("iptables", "-I", *rule)
+
+    def port_vlans(self, nets: list[str]) -> list[str]:
+        """Switch port settings for an interface that carries these networks."""
+        vlans = switch_vlans(self.inv)
+        untagged = [n for n in nets if not self.inv.network(n).vlan]
+        trunk: set[int] = {vlans[n] for n in nets if self.inv.network(n).vlan}
+        for n in nets:
+            rng = self.inv.network(n).vlan_range
+            if rng:
+                lo, hi = (int(x) for x in rng.split(":"))
+                trunk |= set(range(lo, hi + 1))
+        if untagged and not trunk:
+            return [f"tag={vlans[untagged[0]]}", "vlan_mode=access"]
+        if untagged:
+            native = vlans[untagged[0]]
+            return [f"tag={native}", "vlan_mode=native-untagged",
+                    "trunks=" + ",".join(str(v) for v in sorted(trunk | {native}))]
+        return ["vlan_mode=trunk", "trunks=" + ",".join(str(v) for v in sorted(trunk))]
+
+    def wire_switch(self, index: int, node: Node) -> None:
+        """Plug the node's NICs into the switch: plain NICs as access or trunk
+        ports, LACP bond members as a bond of the switch."""
+        bonds = {b.name: b for b in node.bonds}
+        nic_index = {nic.name: j for j, nic in enumerate(node.nics)}
+        carried: dict[str, list[str]] = {}
+        for net_name, att in node.networks.items():
+            carried.setdefault(att.interface, []).append(net_name)
+        for iface, nets in carried.items():
+            settings = self.port_vlans(nets)
+            bond = bonds.get(iface)
+            if bond is not None:
+                lacp = (_ovs_bond(bond, kernel=False) or ("", "off"))[1]
+                ends = [self.veth(index, nic_index[m]) for m in bond.members]
+                if lacp != "off":
+                    name = f"s{self.tag}n{index}{bond.name}"[:15]
+                    self._vsctl("--may-exist", "add-bond", "lab", name, *ends, "lacp=active",
+                                "bond_mode=balance-tcp", "other_config:lacp-time=fast", "--",
+                                "set", "port", name, *settings)
+                    continue
+            else:
+                ends = [self.veth(index, nic_index[iface])] if iface in nic_index else []
+            for end in ends:
+                self._vsctl("--may-exist", "add-port", "lab", end, "--", "set", "port", end, *settings)
 
     def ensure_proxy(self) -> None:
         acng = self.dir / "acng"
@@ -247,12 +392,15 @@ class Lab:
         # networking: one systemd-networkd file per NIC, addresses, no gateway
         netdir = tmp / "etc/systemd/network"
         netdir.mkdir(parents=True, exist_ok=True)
+        # (what an installer leaves: untagged addresses on plain NICs; the
+        # host_network role takes the files over on the first deploy)
         for nic in node.nics:
             addrs = [f"{att.address}/{self.inv.network(n).cidr.prefixlen}"
-                     for n, att in node.networks.items() if att.interface == nic.name and att.address]
+                     for n, att in node.networks.items()
+                     if att.interface == nic.name and att.address and not self.inv.network(n).vlan]
             body = f"[Match]\nName={nic.name}\n\n[Link]\nRequiredForOnline={'yes' if addrs else 'no'}\n\n[Network]\n"
             body += "LinkLocalAddressing=no\nIPv6AcceptRA=no\n" + "".join(f"Address={a}\n" for a in addrs)
-            (netdir / f"10-{nic.name}.network").write_text(body)
+            (netdir / f"10-stackwright-{nic.name}.network").write_text(body)
         wants = tmp / "etc/systemd/system/multi-user.target.wants"
         wants.mkdir(parents=True, exist_ok=True)
         link = wants / "systemd-networkd.service"
@@ -266,6 +414,19 @@ class Lab:
         ns = self.netns(node)
         if not Path(f"/run/netns/{ns}").exists():
             run("ip", "netns", "add", ns)
+        if self.switched:
+            sw = self.switch_ns()
+            for j, nic in enumerate(node.nics):
+                host_side = self.veth(index, j)
+                if not Path(f"/sys/class/net/{host_side}").exists() and subprocess.run(
+                        ["ip", "-n", sw, "link", "show", host_side], capture_output=True, check=False).returncode:
+                    mac = ["address", nic.mac] if nic.mac else []
+                    run("ip", "link", "add", host_side, "type", "veth", "peer", "name", nic.name, *mac, "netns", ns)
+                if self._link_exists(host_side):
+                    run("ip", "link", "set", host_side, "netns", sw)
+                run("ip", "-n", sw, "link", "set", host_side, "up")
+            self.wire_switch(index, node)
+            return
         for j, nic in enumerate(node.nics):
             host_side = self.veth(index, j)
             nets = [n for n, att in node.networks.items() if att.interface == nic.name]
@@ -335,7 +496,10 @@ class Lab:
     def _up(self) -> None:
         self.ensure_image()
         self.ensure_key()
-        self.ensure_bridges()
+        if self.switched:
+            self.ensure_switch()
+        else:
+            self.ensure_bridges()
         self.ensure_proxy()
         for i, node in enumerate(self.inv.nodes):
             self.prepare_rootfs(node)
@@ -349,9 +513,12 @@ class Lab:
         (self.dir / "lab.json").write_text(json.dumps(self.describe(), indent=2) + "\n")
 
     def describe(self) -> dict[str, Any]:
+        wiring: dict[str, Any] = (
+            {"switch": {"netns": self.switch_ns(), "vlans": switch_vlans(self.inv)}} if self.switched
+            else {"bridges": {s.bridge: list(s.networks) for s in segments(self.inv)}})
         return {
             "cloud": self.inv.cloud.name,
-            "bridges": {s.bridge: list(s.networks) for s in segments(self.inv)},
+            **wiring,
             "proxy": f"http://{self.proxy_address()}:{PROXY_PORT}",
             "nodes": {n.name: {"netns": self.netns(n), "ssh": self.ssh_target(n)} for n in self.inv.nodes},
         }
@@ -384,6 +551,17 @@ class Lab:
                 if self._link_exists(self.veth(i, j)):
                     run("ip", "link", "del", self.veth(i, j), check=False)
         _stop(self.dir / "acng" / "pid", timeout=10)
+        if self.switched:
+            _stop(self.switch_dir / "ovs-vswitchd.pid", timeout=10)
+            _stop(self.switch_dir / "ovsdb-server.pid", timeout=10)
+            if Path(f"/run/netns/{self.switch_ns()}").exists():
+                run("ip", "netns", "del", self.switch_ns(), check=False)
+            for vid in sorted(set(switch_vlans(self.inv).values())):
+                for rule in _forward_rules(self.uplink(vid)):
+                    while subprocess.run(["iptables", "-D", *rule], capture_output=True, check=False).returncode == 0:
+                        pass
+                if self._link_exists(self.uplink(vid)):
+                    run("ip", "link", "del", self.uplink(vid), check=False)
         for seg in segments(self.inv):
             for rule in _forward_rules(seg.bridge):
                 while subprocess.run(["iptables", "-D", *rule], capture_output=True, check=False).returncode == 0:

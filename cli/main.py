@@ -114,10 +114,16 @@ def validate(app: App, inventory: Path, fmt: str) -> None:
 @inventory_argument
 @click.option("-o", "--output", type=click.Path(path_type=Path, file_okay=False), required=True,
               help="Directory to write the Ansible inventory into.")
+@click.option("--lab", is_flag=True,
+              help="As the built-in lab builds it: userspace OVS datapath, bonds and VLANs through OVS, no default route.")
 @click.pass_obj
-def render(app: App, inventory: Path, output: Path) -> None:
+def render(app: App, inventory: Path, output: Path, lab: bool) -> None:
     """Write INVENTORY as a standard Ansible inventory (hosts.yml, group_vars, host_vars)."""
     inv = load_or_exit(app, inventory)
+    if lab:
+        from .lab import adapt
+
+        inv = adapt(inv)
     written = render_inventory(inv, output)
     app.console.print(f"rendered {inventory} into {output}/ ({len(written)} file(s) changed)")
 

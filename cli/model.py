@@ -84,6 +84,14 @@ class Cloud(_Strict):
     # Open vSwitch datapath: `system` (kernel) on servers, `netdev` (userspace)
     # where the kernel has no openvswitch module (the lab sets this).
     ovs_datapath: Literal["system", "netdev"] = "system"
+    # The kernel has bonding and 802.1q modules.  False where it has not (the
+    # lab sets this): Linux bonds are then built as OVS bonds with the
+    # equivalent mode and VLAN-tagged networks as tagged OVS internal ports.
+    kernel_bonding: bool = True
+    # Nodes get a default route through the gateway of their API network
+    # (else management, else admin).  The lab turns this off: its nodes never
+    # get a route to the outside.
+    default_route: bool = True
     # Nova's virt_type: `auto` tries KVM on each compute node and falls back
     # to qemu emulation where hardware virtualisation does not really work.
     hypervisor: Literal["kvm", "qemu", "auto"] = "auto"

@@ -11,6 +11,7 @@ from typing import Any
 
 import jinja2
 
+from .layout import node_layout
 from .model import Inventory, Node
 from .paths import data_dir
 
@@ -70,6 +71,7 @@ def node_vars(inv: Inventory, node: Node) -> dict[str, Any]:
         "addresses": addresses,
         "nics": [n.model_dump(exclude_none=True) for n in node.nics],
         "bonds": [b.model_dump(exclude_none=True) for b in node.bonds],
+        "layout": node_layout(inv, node).as_vars(),
     }
 
 
@@ -91,6 +93,8 @@ def cloud_vars(inv: Inventory) -> dict[str, Any]:
         "tls": c.tls,
         "services": c.services.model_dump(),
         "ovs_datapath": c.ovs_datapath,
+        "kernel_bonding": c.kernel_bonding,
+        "default_route": c.default_route,
         "hypervisor": c.hypervisor,
         "networks": {
             n.name: {
@@ -116,12 +120,17 @@ def groups(inv: Inventory) -> dict[str, list[str]]:
     return {role: sorted(n.name for n in inv.nodes_with_role(role)) for role in NODE_ROLES}
 
 
+def ovs_nodes(inv: Inventory) -> list[str]:
+    """Nodes that run Open vSwitch (Neutron agents, OVS bonds, bridged VLANs)."""
+    return sorted(n.name for n in inv.nodes if node_layout(inv, n).ovs)
+
+
 def render_files(inv: Inventory) -> dict[str, str]:
     """Relative path -> file content, for every file of the inventory."""
     env = _env()
     files = {
         "hosts.yml": env.get_template("hosts.yml.j2").render(
-            cloud=cloud_vars(inv), groups=groups(inv), service_groups=SERVICE_GROUPS,
+            cloud=cloud_vars(inv), groups=groups(inv), service_groups=SERVICE_GROUPS, ovs_nodes=ovs_nodes(inv),
             nodes=sorted(n.name for n in inv.nodes),
         ),
         "group_vars/all.yml": env.get_template("group_vars_all.yml.j2").render(cloud=cloud_vars(inv)),

@@ -136,6 +136,7 @@ def run_playbook(
     known_hosts: Path | None = None,
     extravars: dict[str, Any] | None = None,
     limit: str | None = None,
+    tags: str | None = None,
 ) -> RunResult:
     data = data_dir()
     runner_dir = work / "runner"
@@ -177,6 +178,7 @@ def run_playbook(
             extravars=extravars or {},
             cmdline=" ".join(cmdline) or None,
             limit=limit,
+            tags=tags,
             event_handler=on_event,
             quiet=True,
             suppress_env_files=True,

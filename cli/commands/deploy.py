@@ -10,7 +10,7 @@ import click
 
 from .. import credentials
 from .. import secrets as secrets_mod
-from ..lab import Lab
+from ..lab import Lab, adapt
 from ..main import App, StackwrightError, inventory_argument, load_or_exit
 from ..paths import secrets_file, work_dir
 from ..problems import InventoryError
@@ -26,9 +26,11 @@ from ..runner import run_playbook, summary_table
 @click.option("--vault-password-file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
               envvar="STACKWRIGHT_VAULT_PASSWORD_FILE", help="Password file of a vault-encrypted secrets file.")
 @click.option("--limit", help="Only these hosts or groups (Ansible --limit pattern).")
+@click.option("--tags", help="Only these phases, comma-separated (prepare, network, time, mariadb, rabbitmq, "
+                             "memcached, keystone).")
 @click.pass_obj
 def deploy(app: App, inventory: Path, private_key: Path | None, vault_password_file: Path | None,
-           limit: str | None) -> None:
+           limit: str | None, tags: str | None) -> None:
     """Deploy the cloud described by INVENTORY (shared services and Keystone)."""
     inv = load_or_exit(app, inventory)
     secrets_path = secrets_file(inventory)
@@ -40,16 +42,18 @@ def deploy(app: App, inventory: Path, private_key: Path | None, vault_password_f
     except InventoryError as exc:
         raise StackwrightError("; ".join(f"{exc.filename}: {p.message} ({p.fix})" for p in exc.problems)) from None
     work = work_dir(inventory, inv.cloud.name)
-    render(inv, work / "inventory")
     known_hosts = None
     lab = Lab(inv)
     if private_key is None and lab.is_up():
         private_key, known_hosts = lab.key, lab.known_hosts
-        app.console.print(f"using the lab's SSH key for cloud {inv.cloud.name!r}")
+        inv = adapt(inv)
+        app.console.print(f"using the lab's SSH key for cloud {inv.cloud.name!r}; lab kernel: userspace OVS "
+                          "datapath, bonds and VLANs built by OVS, no default route")
+    render(inv, work / "inventory")
     app.console.print(f"deploying cloud {inv.cloud.name!r} ({len(inv.nodes)} node(s))")
     result = run_playbook(
         "site.yml", work / "inventory", work, app.console, secrets_file=secrets_path,
-        vault_password_file=vault_password_file, private_key=private_key, known_hosts=known_hosts, limit=limit,
+        vault_password_file=vault_password_file, private_key=private_key, known_hosts=known_hosts, limit=limit, tags=tags,
     )
     app.console.print(summary_table(result))
     hosts = sorted(n.name for n in inv.nodes)

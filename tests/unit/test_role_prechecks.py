@@ -4,17 +4,19 @@ against this machine as a local connection, so nothing could change)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def run_role(tmp_path: Path, role: str, extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def run_role(tmp_path: Path, role: str, extra: dict[str, Any]) -> subprocess.CompletedProcess[str]:
     inventory = tmp_path / "hosts.yml"
     inventory.write_text(
         "all:\n  hosts:\n    ghost:\n      ansible_connection: local\n"
@@ -25,8 +27,7 @@ def run_role(tmp_path: Path, role: str, extra: dict[str, str]) -> subprocess.Com
     playbook = tmp_path / "play.yml"
     playbook.write_text(f"- hosts: all\n  gather_facts: true\n  roles: [{role}]\n")
     args = [str(Path(sys.executable).with_name("ansible-playbook")), "--check", "-i", str(inventory), str(playbook)]
-    for key, value in extra.items():
-        args += ["-e", f"{key}={value}"]
+    args += ["-e", json.dumps(extra)]
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_ROLES_PATH=str(REPO / "roles"),
                ANSIBLE_FILTER_PLUGINS=str(REPO / "plugins" / "filter"), ANSIBLE_NOCOLOR="1",
                ANSIBLE_CACHE_PLUGIN_CONNECTION=str(tmp_path / "facts"))
@@ -45,9 +46,12 @@ BASE = {"stackwright_management_address": "192.0.2.250", "stackwright_api_addres
         ("keystone", {**BASE, "keystone_admin_password": "x" * 32, "keystone_db_password": "short"},
          "run `stackwright secrets INVENTORY`"),
         ("rabbitmq", BASE, "RabbitMQ needs rabbitmq_openstack_password and rabbitmq_erlang_cookie"),
-        ("common", BASE, "should have its management address 192.0.2.250 configured"),
+        ("host_network", {**BASE, "ansible_host": "192.0.2.9", "stackwright_ovs_bridges": [],
+                          "stackwright_ovs_datapath": "system",
+                          "stackwright_host_links": [{"name": "eth0", "kind": "ether", "addresses": ["192.0.2.10/24"]}]},
+         "has no address 192.0.2.9, the address Ansible reaches it at (192.0.2.10)"),
     ],
-    ids=["keystone-no-secrets", "keystone-short-secret", "rabbitmq-no-secrets", "common-wrong-address"],
+    ids=["keystone-no-secrets", "keystone-short-secret", "rabbitmq-no-secrets", "host-network-loses-ssh-address"],
 )
 def test_precheck_fails_early_with_its_message(tmp_path, role, extra, message):
     result = run_role(tmp_path, role, extra)

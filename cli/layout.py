@@ -1,0 +1,274 @@
+"""Host network layout: how each node's inventory entry becomes links,
+addresses and Open vSwitch bridges.  The ``host_network`` and
+``openvswitch`` roles build exactly this (it is rendered into host_vars) and
+``stackwright plan`` shows it, so what is planned is what is built.
+
+Rules, per interface (a NIC, or a bond with its members):
+
+* An interface that carries a provider network (external, or a vlan/flat
+  tenant network) on a node that runs the Neutron OVS agent is a port of that
+  network's bridge (br-ex, br-<physnet>); the node's own addresses on that
+  interface become OVS internal ports of the bridge (tagged when the network
+  has a VLAN).
+* An OVS bond sits on a bridge of its own, ``br-<bond>`` (seed 004's
+  br-bondnew); provider bridges reach it through patch ports.
+* Where the kernel has no bonding/802.1q (``cloud.kernel_bonding: false``,
+  the lab) Linux bonds are built as OVS bonds with the equivalent mode, and
+  VLAN-tagged networks as tagged internal ports of ``br-<interface>``.
+* With the userspace datapath (``ovs_datapath: netdev``) a VXLAN/GRE tunnel
+  endpoint must sit on an OVS bridge too (userspace tunnelling): the tenant
+  interface goes on ``br-<interface>`` with the address on an internal port.
+* Everything else is plain systemd-networkd: addresses on the NIC or Linux
+  bond, VLAN devices ``<interface>.<id>`` for tagged networks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .checks import linux_bond_mode
+from .model import Bond, Inventory, Network, Node
+
+# Linux bond mode -> the OVS bond that behaves alike (lab only).
+OVS_EQUIVALENT = {
+    "802.3ad": ("balance-tcp", "active"),
+    "active-backup": ("active-backup", "off"),
+}
+DEFAULT_ROUTE_ROLES = ("api", "management", "admin")
+
+
+@dataclass
+class Link:
+    """One link systemd-networkd configures."""
+
+    name: str
+    kind: str  # ether | bond | vlan | ovs-internal
+    mtu: int | None = None
+    addresses: list[str] = field(default_factory=list)
+    gateway: str | None = None
+    networks: list[str] = field(default_factory=list)
+    bond: str | None = None  # ether: member of this Linux bond
+    bond_options: dict[str, Any] | None = None  # bond: mode, miimon...
+    vlans: list[str] = field(default_factory=list)  # VLAN devices on top
+    vlan_id: int | None = None  # vlan: its tag
+    in_ovs: bool = False  # a port of an OVS bridge: up, no addresses
+
+
+@dataclass
+class Port:
+    name: str
+    type: str  # system | internal | bond | patch
+    tag: int | None = None
+    members: list[str] = field(default_factory=list)
+    bond_mode: str | None = None
+    lacp: str | None = None
+    peer: str | None = None
+    mtu: int | None = None
+
+
+@dataclass
+class Bridge:
+    name: str
+    ports: list[Port] = field(default_factory=list)
+
+    def add(self, port: Port) -> None:
+        if all(p.name != port.name for p in self.ports):
+            self.ports.append(port)
+
+
+@dataclass
+class NodeLayout:
+    links: list[Link] = field(default_factory=list)
+    bridges: list[Bridge] = field(default_factory=list)
+    ovs: bool = False
+    # network -> the link that holds the node's address on it
+    address_link: dict[str, str] = field(default_factory=dict)
+    # network -> the OVS bridge it travels through (if any)
+    network_bridge: dict[str, str] = field(default_factory=dict)
+
+    def bridge(self, name: str) -> Bridge:
+        for b in self.bridges:
+            if b.name == name:
+                return b
+        b = Bridge(name)
+        self.bridges.append(b)
+        return b
+
+    def link(self, name: str) -> Link | None:
+        return next((lk for lk in self.links if lk.name == name), None)
+
+    def as_vars(self) -> dict[str, Any]:
+        return {
+            "links": [_compact(asdict(lk)) for lk in self.links],
+            "bridges": [{"name": b.name, "ports": [_compact(asdict(p)) for p in b.ports]} for b in self.bridges],
+        }
+
+
+def _compact(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if v not in (None, [], False)}
+
+
+def runs_neutron_agent(inv: Inventory, node: Node) -> bool:
+    """Network and compute nodes; controllers too when there is no network
+    node (the seeds' scheme 1)."""
+    return bool({"network", "compute"} & set(node.roles)) or (
+        "controller" in node.roles and not inv.nodes_with_role("network"))
+
+
+def _is_provider(net: Network) -> bool:
+    return net.role == "external" or (net.role == "tenant" and net.segmentation in ("vlan", "flat"))
+
+
+def _ovs_bond(bond: Bond, kernel: bool) -> tuple[str, str] | None:
+    """(bond_mode, lacp) when this bond is built by OVS, else None."""
+    if bond.provider == "ovs":
+        lacp = bond.lacp or "off"
+        return bond.mode or ("balance-tcp" if lacp != "off" else "active-backup"), lacp
+    if kernel:
+        return None
+    return OVS_EQUIVALENT.get(linux_bond_mode(bond.mode) or "active-backup", ("balance-slb", "off"))
+
+
+def internal_port_name(network: str, taken: set[str]) -> str:
+    name = network[:15]
+    return name if name not in taken else ("v" + network)[:15]
+
+
+def _patch_name(bridge: str) -> str:
+    return ("pt-" + bridge.removeprefix("br-"))[:15]
+
+
+def node_layout(inv: Inventory, node: Node) -> NodeLayout:
+    cloud = inv.cloud
+    kernel = cloud.kernel_bonding
+    netdev = cloud.ovs_datapath == "netdev"
+    agent = runs_neutron_agent(inv, node)
+    lay = NodeLayout(ovs=agent)
+    bonds = {b.name: b for b in node.bonds}
+    nic_mtu = {n.name: n.mtu for n in node.nics}
+    carried: dict[str, list[str]] = {}
+    for net_name, att in node.networks.items():
+        carried.setdefault(att.interface, []).append(net_name)
+    taken = {n.name for n in node.nics} | set(bonds)
+
+    def mtu_of(iface: str, nets: list[str]) -> int:
+        want = max([inv.network(n).mtu for n in nets] or [1500])
+        own = bonds[iface].mtu if iface in bonds else nic_mtu.get(iface)
+        return max(want, own or 0)
+
+    # which OVS bridge owns each interface (None: plain networkd)
+    owner: dict[str, str] = {}
+    for iface, nets in carried.items():
+        providers = [inv.network(n) for n in nets if agent and _is_provider(inv.network(n))]
+        bond = bonds.get(iface)
+        if bond is not None and _ovs_bond(bond, kernel):
+            owner[iface] = f"br-{iface}"[:15]
+        elif providers:
+            owner[iface] = providers[0].ovs_bridge or f"br-{iface}"[:15]
+        elif not kernel and (any(inv.network(n).vlan for n in nets) or (bond is not None)):
+            owner[iface] = f"br-{iface}"[:15]
+        elif netdev and agent and any(inv.network(n).role == "tenant" and node.networks[n].address
+                                      for n in nets):
+            owner[iface] = f"br-{iface}"[:15]
+
+    if owner:
+        lay.ovs = True
+    if lay.ovs:
+        lay.bridge("br-int")
+        if agent and any(inv.network(n).role == "tenant" and inv.network(n).segmentation in ("vxlan", "gre")
+                         for n in node.networks):
+            lay.bridge("br-tun")
+
+    default_gw: tuple[str, str] | None = None
+    if cloud.default_route:
+        for role in DEFAULT_ROUTE_ROLES:
+            for net_name, att in node.networks.items():
+                net = inv.network(net_name)
+                if net.role == role and net.gateway and att.address and default_gw is None:
+                    default_gw = (net_name, str(net.gateway))
+
+    def gateway_for(net_name: str) -> str | None:
+        return default_gw[1] if default_gw and default_gw[0] == net_name else None
+
+    for iface, nets in carried.items():
+        bond = bonds.get(iface)
+        mtu = mtu_of(iface, nets)
+        bridge_name = owner.get(iface)
+        if bridge_name:
+            br = lay.bridge(bridge_name)
+            ovsb = _ovs_bond(bond, kernel) if bond else None
+            if bond is not None and ovsb:
+                br.add(Port(bond.name, "bond", members=list(bond.members), bond_mode=ovsb[0], lacp=ovsb[1]))
+                for member in bond.members:
+                    lay.links.append(Link(member, "ether", mtu=mtu, in_ovs=True, networks=list(nets)))
+            else:
+                br.add(Port(iface, "system"))
+                if bond is not None:
+                    _linux_bond(lay, bond, mtu, nets, in_ovs=True)
+                else:
+                    lay.links.append(Link(iface, "ether", mtu=mtu, in_ovs=True, networks=list(nets)))
+            for net_name in nets:
+                net = inv.network(net_name)
+                lay.network_bridge[net_name] = bridge_name
+                if agent and _is_provider(net) and net.ovs_bridge and net.ovs_bridge != bridge_name:
+                    other = lay.bridge(net.ovs_bridge)
+                    br.add(Port(_patch_name(other.name), "patch", peer=_patch_name(br.name)))
+                    other.add(Port(_patch_name(br.name), "patch", peer=_patch_name(other.name)))
+                    lay.network_bridge[net_name] = f"{bridge_name} -> {other.name}"
+                att = node.networks[net_name]
+                if att.address is None:
+                    continue
+                port = internal_port_name(net_name, taken)
+                taken.add(port)
+                br.add(Port(port, "internal", tag=net.vlan, mtu=net.mtu))
+                lay.links.append(Link(port, "ovs-internal", mtu=net.mtu,
+                                      addresses=[f"{att.address}/{net.cidr.prefixlen}"],
+                                      gateway=gateway_for(net_name), networks=[net_name]))
+                lay.address_link[net_name] = port
+            continue
+        # plain systemd-networkd
+        untagged = [n for n in nets if not inv.network(n).vlan]
+        tagged = [n for n in nets if inv.network(n).vlan]
+        addrs = [f"{node.networks[n].address}/{inv.network(n).cidr.prefixlen}" for n in untagged
+                 if node.networks[n].address]
+        gw = next((g for n in untagged if (g := gateway_for(n))), None)
+        vlan_links = []
+        for net_name in tagged:
+            net = inv.network(net_name)
+            vname = f"{iface}.{net.vlan}" if len(f"{iface}.{net.vlan}") <= 15 else f"vlan{net.vlan}"
+            att = node.networks[net_name]
+            vlan_links.append(Link(vname, "vlan", mtu=net.mtu, vlan_id=net.vlan, networks=[net_name],
+                                   addresses=[f"{att.address}/{net.cidr.prefixlen}"] if att.address else [],
+                                   gateway=gateway_for(net_name)))
+            if att.address:
+                lay.address_link[net_name] = vname
+        for net_name in untagged:
+            if node.networks[net_name].address:
+                lay.address_link[net_name] = iface
+        if bond is not None:
+            blink = _linux_bond(lay, bond, mtu, nets, in_ovs=False)
+            blink.addresses, blink.gateway, blink.vlans = addrs, gw, [v.name for v in vlan_links]
+        else:
+            lay.links.append(Link(iface, "ether", mtu=mtu, addresses=addrs, gateway=gw, networks=list(nets),
+                                  vlans=[v.name for v in vlan_links]))
+        lay.links.extend(vlan_links)
+    # NICs that carry nothing are left to the operator: not managed here.
+    return lay
+
+
+def _linux_bond(lay: NodeLayout, bond: Bond, mtu: int, nets: list[str], in_ovs: bool) -> Link:
+    options = {"mode": linux_bond_mode(bond.mode) or "active-backup", "miimon": bond.miimon or 100}
+    if bond.lacp_rate:
+        options["lacp_rate"] = bond.lacp_rate
+    if bond.xmit_hash_policy:
+        options["xmit_hash_policy"] = bond.xmit_hash_policy
+    for member in bond.members:
+        lay.links.append(Link(member, "ether", mtu=mtu, bond=bond.name, networks=list(nets)))
+    link = Link(bond.name, "bond", mtu=mtu, bond_options=options, networks=list(nets), in_ovs=in_ovs)
+    lay.links.append(link)
+    return link
+
+
+def build(inv: Inventory) -> dict[str, NodeLayout]:
+    return {node.name: node_layout(inv, node) for node in inv.nodes}
