@@ -40,7 +40,7 @@ BASE_PACKAGES = (
 )
 HOST_TOOLS = {"systemd-nspawn": "systemd-container", "debootstrap": "debootstrap",
               "apt-cacher-ng": "apt-cacher-ng", "ssh": "openssh-client", "iptables": "iptables",
-              "ovs-vswitchd": "openvswitch-switch"}
+              "ovs-vswitchd": "openvswitch-switch", "ethtool": "ethtool"}
 PROXY_PORT = 3142
 HOST_NETWORK_ROLES = ("management", "api", "external", "admin")
 
@@ -228,6 +228,7 @@ class Lab:
             if not self._link_exists(seg.bridge):
                 run("ip", "link", "add", seg.bridge, "type", "bridge")
             run("ip", "link", "set", seg.bridge, "up")
+            no_tx_checksum(seg.bridge)
             have = run("ip", "-o", "-4", "addr", "show", "dev", seg.bridge)
             for net_name in seg.networks:
                 net = self.inv.network(net_name)
@@ -275,6 +276,7 @@ class Lab:
                 run("ip", "link", "add", host_end, "type", "veth", "peer", "name", sw_end, "netns", ns)
             run("ip", "link", "set", host_end, "up")
             run("ip", "-n", ns, "link", "set", sw_end, "up")
+            no_tx_checksum(host_end)
             have = run("ip", "-o", "-4", "addr", "show", "dev", host_end)
             for net_name in nets:
                 cidr = f"{host_address(self.inv, net_name)}/{self.inv.network(net_name).cidr.prefixlen}"
@@ -425,6 +427,7 @@ class Lab:
                 if self._link_exists(host_side):
                     run("ip", "link", "set", host_side, "netns", sw)
                 run("ip", "-n", sw, "link", "set", host_side, "up")
+                no_tx_checksum(nic.name, ns)
             self.wire_switch(index, node)
             return
         for j, nic in enumerate(node.nics):
@@ -436,6 +439,8 @@ class Lab:
             if nets:
                 run("ip", "link", "set", host_side, "master", self.segment_of(nets[0]).bridge)
             run("ip", "link", "set", host_side, "up")
+            no_tx_checksum(host_side)
+            no_tx_checksum(nic.name, ns)
 
     def start_node(self, node: Node) -> None:
         ndir = self.node_dir(node)
@@ -572,6 +577,14 @@ class Lab:
 
 
 # -- helpers ------------------------------------------------------------------
+
+
+def no_tx_checksum(dev: str, netns: str | None = None) -> None:
+    """Have the kernel finish checksums before a frame leaves *dev*: veth
+    frames otherwise carry partial checksums that a userspace Open vSwitch
+    forwards as they are, and the receiver drops (ICMP works, TCP does not)."""
+    prefix = ["ip", "netns", "exec", netns] if netns else []
+    run(*prefix, "ethtool", "-K", dev, "tx", "off")
 
 
 def _forward_rules(bridge: str) -> list[list[str]]:

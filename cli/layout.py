@@ -139,6 +139,14 @@ def _patch_name(bridge: str) -> str:
     return ("pt-" + bridge.removeprefix("br-"))[:15]
 
 
+def self_bridged(inv: Inventory, node: Node, nets: list[str], *, kernel: bool, userspace_tunnel: bool) -> bool:
+    """Whether an interface needs a bridge of its own: tagged networks
+    without kernel VLANs, or a tunnel endpoint with the userspace datapath."""
+    if not kernel and any(inv.network(n).vlan for n in nets):
+        return True
+    return userspace_tunnel and any(inv.network(n).role == "tenant" and node.networks[n].address for n in nets)
+
+
 def node_layout(inv: Inventory, node: Node) -> NodeLayout:
     cloud = inv.cloud
     kernel = cloud.kernel_bonding
@@ -166,10 +174,7 @@ def node_layout(inv: Inventory, node: Node) -> NodeLayout:
             owner[iface] = f"br-{iface}"[:15]
         elif providers:
             owner[iface] = providers[0].ovs_bridge or f"br-{iface}"[:15]
-        elif not kernel and (any(inv.network(n).vlan for n in nets) or (bond is not None)):
-            owner[iface] = f"br-{iface}"[:15]
-        elif netdev and agent and any(inv.network(n).role == "tenant" and node.networks[n].address
-                                      for n in nets):
+        elif self_bridged(inv, node, nets, kernel=kernel, userspace_tunnel=netdev and agent):
             owner[iface] = f"br-{iface}"[:15]
 
     if owner:

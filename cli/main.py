@@ -115,7 +115,8 @@ def validate(app: App, inventory: Path, fmt: str) -> None:
 @click.option("-o", "--output", type=click.Path(path_type=Path, file_okay=False), required=True,
               help="Directory to write the Ansible inventory into.")
 @click.option("--lab", is_flag=True,
-              help="As the built-in lab builds it: userspace OVS datapath, bonds and VLANs through OVS, no default route.")
+              help="As the built-in lab builds it: userspace OVS datapath, bonds and VLANs through OVS, "
+                   "no default route.")
 @click.pass_obj
 def render(app: App, inventory: Path, output: Path, lab: bool) -> None:
     """Write INVENTORY as a standard Ansible inventory (hosts.yml, group_vars, host_vars)."""

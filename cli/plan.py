@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .checks import linux_bond_mode
+from .layout import NodeLayout, Port, node_layout
 from .model import Bond, Inventory, Network, Node
 
 # The services each node role runs.  In the seeds' scheme 1 (no network
@@ -51,6 +52,8 @@ class NodePlan:
     links: list[Link] = field(default_factory=list)
     ovs_bridges: dict[str, list[str]] = field(default_factory=dict)
     services: list[str] = field(default_factory=list)
+    # what the host_network and openvswitch roles build (links, bridges, ports)
+    layout: dict[str, Any] = field(default_factory=dict)
 
 
 def services_for(inv: Inventory, node: Node) -> list[str]:
@@ -82,100 +85,69 @@ def services_for(inv: Inventory, node: Node) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def _bond_desc(bond: Bond) -> dict[str, Any]:
-    if bond.provider == "ovs":
-        return {"name": bond.name, "provider": "ovs", "members": list(bond.members),
-                "mode": bond.mode or ("balance-tcp" if bond.lacp in ("active", "passive") else "active-backup"),
-                "lacp": bond.lacp or "off"}
+def _port_desc(port: Port) -> str:
+    if port.type == "internal":
+        return f"{port.name} (internal port{f', tag {port.tag}' if port.tag else ''})"
+    if port.type == "patch":
+        return f"patch to br-{port.name.removeprefix('pt-')}"
+    if port.type == "bond":
+        return f"{port.name} (bond {'+'.join(port.members)} {port.bond_mode} lacp={port.lacp})"
+    return port.name
+
+
+BRIDGE_NOTES = {"br-int": "(instance ports; Neutron patches it to the other bridges)",
+                "br-tun": "(vxlan/gre tunnel ports to the other nodes)"}
+
+
+def _bond_desc(bond: Bond, lay: NodeLayout) -> dict[str, Any]:
+    """The bond as it is built: an OVS bond (also a Linux bond where the
+    kernel has no bonding), or a kernel bond."""
+    port = next((p for b in lay.bridges for p in b.ports if p.type == "bond" and p.name == bond.name), None)
+    if port is not None:
+        return {"name": bond.name, "provider": "ovs", "members": list(bond.members), "mode": port.bond_mode,
+                "lacp": port.lacp}
     return {"name": bond.name, "provider": "linux", "members": list(bond.members),
             "mode": linux_bond_mode(bond.mode) or "active-backup", "miimon": bond.miimon or 100,
             "lacp_rate": bond.lacp_rate, "xmit_hash_policy": bond.xmit_hash_policy}
 
 
-def _uses_ovs(inv: Inventory, node: Node) -> bool:
-    return bool({"network", "compute"} & set(node.roles)) or (
-        "controller" in node.roles and not inv.nodes_with_role("network"))
-
-
-def _add(bridges: dict[str, list[str]], bridge: str, port: str) -> None:
-    ports = bridges.setdefault(bridge, [])
-    if port not in ports:
-        ports.append(port)
-
-
 def node_plan(inv: Inventory, node: Node) -> NodePlan:
     access = inv.ssh_for(node)
     bonds = {b.name: b for b in node.bonds}
-    ovs = _uses_ovs(inv, node)
+    lay = node_layout(inv, node)
     plan = NodePlan(node.name, list(node.roles), f"{access.user}@{access.host}:{access.port}", None)
-    bridges: dict[str, list[str]] = {}
-    if ovs:
-        bridges["br-int"] = ["(instance ports, patch to every other bridge)"]
-    # A NIC (or Linux bond) that joins a provider bridge belongs to OVS: the
-    # node's own addresses on it become internal ports of that bridge.
-    iface_bridge: dict[str, str] = {}
-    for net_name, att in node.networks.items():
-        provider = inv.network(net_name)
-        bond = bonds.get(att.interface)
-        on_ovs_bond = bond is not None and bond.provider == "ovs"
-        if ovs and provider.role in ("external", "tenant") and provider.ovs_bridge and not on_ovs_bond:
-            iface_bridge.setdefault(att.interface, provider.ovs_bridge)
     for net_name, att in node.networks.items():
         net: Network = inv.network(net_name)
         bond = bonds.get(att.interface)
         members = list(bond.members) if bond else [att.interface]
         steps = ["+".join(members)]
-        if bond:
-            d = _bond_desc(bond)
-            extra = f" lacp={d['lacp']}" if bond.provider == "ovs" else f" miimon={d['miimon']}"
-            steps.append(f"{bond.name} ({bond.provider} {d['mode']}{extra})")
-        port = bond.name if bond else att.interface
-        path: list[str] = []
-        provider_bridge = net.ovs_bridge if ovs and net.role in ("external", "tenant") else None
-        bridge = provider_bridge
-        if bond and bond.provider == "ovs":
-            # an OVS bond sits on a bridge of its own (seed 004's br-bondnew);
-            # provider bridges reach it through patch ports
-            bond_bridge = f"br-{bond.name}"[:15]
-            _add(bridges, bond_bridge, bond.name)
-            steps.append(bond_bridge)
-            path.append(bond_bridge)
-            if provider_bridge:
-                _add(bridges, bond_bridge, f"patch to {provider_bridge}")
-                _add(bridges, provider_bridge, f"patch to {bond_bridge}")
-                steps.append(f"patch -> {provider_bridge}")
-                path.append(provider_bridge)
-            else:
-                bridge = bond_bridge
-                tag = f", tag {net.vlan}" if net.vlan else ""
-                _add(bridges, bond_bridge, f"{net_name} (internal port{tag})")
-        elif provider_bridge:
-            _add(bridges, provider_bridge, port)
-            steps.append(provider_bridge)
-            path.append(provider_bridge)
-        elif att.interface in iface_bridge:
-            bridge = iface_bridge[att.interface]
-            tag = f", tag {net.vlan}" if net.vlan else ""
-            _add(bridges, bridge, f"{net_name} (internal port{tag})")
-            steps.append(bridge)
-            path.append(bridge)
+        desc = _bond_desc(bond, lay) if bond else None
+        if desc:
+            extra = f" lacp={desc['lacp']}" if desc["provider"] == "ovs" else f" miimon={desc['miimon']}"
+            steps.append(f"{desc['name']} ({desc['provider']} {desc['mode']}{extra})")
+        route = lay.network_bridge.get(net_name)
+        path = route.split(" -> ") if route else []
+        for i, bridge in enumerate(path):
+            steps.append(f"patch -> {bridge}" if i else bridge)
         if net.vlan:
             steps.append(f"vlan {net.vlan}")
+        holder = lay.address_link.get(net_name)
         addr = f"{att.address}/{net.cidr.prefixlen}" if att.address else "(no address)"
-        steps.append(f"{net_name} {addr} mtu {net.mtu}")
-        if net.role == "tenant" and net.segmentation in ("vxlan", "gre") and ovs:
+        on = f" on {holder}" if holder and holder != att.interface and holder != net_name else ""
+        steps.append(f"{net_name} {addr}{on} mtu {net.mtu}")
+        if net.role == "tenant" and net.segmentation in ("vxlan", "gre") and lay.ovs:
             steps.append(f"{net.segmentation} tunnel endpoint (br-tun)")
         plan.links.append(Link(
             network=net_name, role=net.role, address=str(att.address) if att.address else None,
-            mtu=net.mtu, nics=members, bond=_bond_desc(bond) if bond else None, vlan=net.vlan, bridge=bridge,
+            mtu=net.mtu, nics=members, bond=desc, vlan=net.vlan, bridge=path[-1] if path else None,
             bridges=path, chain=" -> ".join(steps),
         ))
         if att.address is not None and str(att.address) == str(access.host):
             plan.ssh_via = "+".join(members)
-    if ovs and any(inv.network(n).segmentation in ("vxlan", "gre") for n in node.networks
-                   if inv.network(n).role == "tenant"):
-        bridges["br-tun"] = ["(vxlan/gre tunnel ports to the other nodes)"]
-    plan.ovs_bridges = bridges
+    plan.ovs_bridges = {b.name: [_port_desc(p) for p in b.ports] or ([BRIDGE_NOTES[b.name]] if b.name in BRIDGE_NOTES
+                                                                      else [])
+                        for b in lay.bridges}
+    plan.layout = lay.as_vars()
     plan.services = services_for(inv, node)
     return plan
 
@@ -187,6 +159,7 @@ def build(inv: Inventory) -> dict[str, Any]:
         "cloud": inv.cloud.name,
         "endpoints": {"internal": inv.internal_endpoint_host(), "public": inv.public_endpoint_host()},
         "ovs_datapath": inv.cloud.ovs_datapath,
+        "kernel_bonding": inv.cloud.kernel_bonding,
         "hypervisor": inv.cloud.hypervisor,
         "totals": totals,
         "nodes": [asdict(n) for n in nodes],

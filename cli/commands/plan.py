@@ -26,10 +26,16 @@ TOPOLOGIES = {"aio": "aio.yml", "multinode": "multinode.yml", "ha": "ha.yml", "b
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--diagram", "diagram_path", type=click.Path(path_type=Path, dir_okay=False),
               help="Also draw the topology: .svg, .png or .dot (SVG/PNG need Graphviz's dot).")
+@click.option("--lab", is_flag=True,
+              help="As the built-in lab builds it (userspace OVS datapath, bonds and VLANs through OVS).")
 @click.pass_obj
-def plan(app: App, inventory: Path, fmt: str, diagram_path: Path | None) -> None:
+def plan(app: App, inventory: Path, fmt: str, diagram_path: Path | None, lab: bool) -> None:
     """Show what will be built on each node: NIC -> bond -> bridge -> VLAN -> network, SSH, services."""
     inv: Inventory = load_or_exit(app, inventory)
+    if lab:
+        from ..lab import adapt
+
+        inv = adapt(inv)
     data = plan_mod.build(inv)
     if diagram_path is not None:
         try:

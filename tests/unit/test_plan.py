@@ -33,14 +33,36 @@ def test_fuel_bond_chain_and_bridges():
                                  "-> storage 192.168.1.11/24 mtu 1500")
     assert chains["private"] == ("eth2+eth3 -> bond0 (ovs balance-tcp lacp=active) -> br-bond0 -> patch -> "
                                  "br-physnet1 -> private (no address) mtu 1500")
-    assert chains["management"] == "eth1 -> br-ex -> vlan 101 -> management 192.168.0.11/24 mtu 1500"
-    assert n1["ovs_bridges"]["br-bond0"] == ["bond0", "patch to br-physnet1", "storage (internal port, tag 102)"]
+    assert chains["management"] == ("eth1 -> br-ex -> vlan 101 -> management 192.168.0.11/24 on management "
+                                    "mtu 1500").replace(" on management", "")
+    assert n1["ovs_bridges"]["br-bond0"] == ["bond0 (bond eth2+eth3 balance-tcp lacp=active)", "patch to br-physnet1",
+                                             "storage (internal port, tag 102)"]
     assert n1["ovs_bridges"]["br-physnet1"] == ["patch to br-bond0"]
+    assert n1["ovs_bridges"]["br-ex"] == ["eth1", "management (internal port, tag 101)", "public (internal port)"]
     assert "br-tun" not in n1["ovs_bridges"]  # vlan tenant networks need no tunnels
     n3 = node(plan, "node3")
     bond = next(link["bond"] for link in n3["links"] if link["network"] == "storage")
     assert bond == {"name": "bond0", "provider": "linux", "members": ["eth2", "eth3"], "mode": "802.3ad",
                     "miimon": 100, "lacp_rate": "fast", "xmit_hash_policy": "layer3+4"}
+    # a Linux bond carrying a provider network is a port of the provider bridge
+    assert n3["ovs_bridges"]["br-physnet1"] == ["bond0", "storage (internal port, tag 102)"]
+    n2 = node(plan, "node2")
+    assert next(lk["chain"] for lk in n2["links"] if lk["network"] == "management") == (
+        "eth1 -> vlan 101 -> management 192.168.0.12/24 on eth1.101 mtu 1500")
+
+
+def test_lab_plan_builds_linux_bonds_and_vlans_with_ovs():
+    from stackwright.lab import adapt
+
+    plan = build(adapt(load(INVENTORIES / "fuel-bonded.yml")))
+    n3 = node(plan, "node3")
+    assert n3["ovs_bridges"]["br-bond0"] == ["bond0 (bond eth2+eth3 balance-tcp lacp=active)", "patch to br-physnet1",
+                                             "storage (internal port, tag 102)"]
+    assert n3["ovs_bridges"]["br-eth1"] == ["eth1", "management (internal port, tag 101)"]
+    assert {lk["name"] for lk in n3["layout"]["links"] if lk["kind"] == "ovs-internal"} == {"management", "storage"}
+    multi = build(adapt(load(INVENTORIES / "multinode.yml")))
+    # userspace tunnelling: the VXLAN endpoint address sits on an OVS port
+    assert node(multi, "cmp1")["ovs_bridges"]["br-eth1"] == ["eth1", "tenant (internal port)"]
 
 
 def test_scheme_one_puts_agents_on_the_controller_and_scheme_two_does_not():
@@ -49,7 +71,7 @@ def test_scheme_one_puts_agents_on_the_controller_and_scheme_two_does_not():
     multi = build(load(INVENTORIES / "multinode.yml"))
     assert "neutron-l3-agent" not in node(multi, "ctl1")["services"]
     assert "neutron-l3-agent" in node(multi, "net1")["services"]
-    assert node(multi, "net1")["ovs_bridges"]["br-ex"] == ["eth2"]
+    assert node(multi, "net1")["ovs_bridges"]["br-ex"] == ["eth2", "external (internal port)"]
     assert "vxlan tunnel endpoint (br-tun)" in node(multi, "cmp1")["links"][1]["chain"]
     assert multi["totals"] == {"controller": 1, "network": 1, "compute": 2, "storage": 1}
 
@@ -65,6 +87,7 @@ def test_plan_text_and_json():
     assert text.exit_code == 0
     assert "net1 (network) - ssh root@10.52.0.21:22 via eth0" in text.output
     assert "eth2 -> br-ex -> external 10.55.0.21/24 mtu 1500" in text.output
+    assert "br-ex: eth2, external (internal port)" in text.output
     as_json = invoke("plan", "--format", "json", str(INVENTORIES / "multinode.yml"))
     assert json.loads(as_json.output)["totals"]["compute"] == 2
 
