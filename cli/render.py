@@ -25,6 +25,8 @@ SERVICE_GROUPS: dict[str, tuple[str, ...]] = {
     "rabbitmq": ("controller",),
     "memcached": ("controller",),
     "keystone": ("controller",),
+    "placement": ("controller",),
+    "glance": ("controller",),
 }
 
 

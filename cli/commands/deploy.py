@@ -27,7 +27,7 @@ from ..runner import run_playbook, summary_table
               envvar="STACKWRIGHT_VAULT_PASSWORD_FILE", help="Password file of a vault-encrypted secrets file.")
 @click.option("--limit", help="Only these hosts or groups (Ansible --limit pattern).")
 @click.option("--tags", help="Only these phases, comma-separated (prepare, network, time, mariadb, rabbitmq, "
-                             "memcached, keystone).")
+                             "memcached, keystone, placement, glance).")
 @click.pass_obj
 def deploy(app: App, inventory: Path, private_key: Path | None, vault_password_file: Path | None,
            limit: str | None, tags: str | None) -> None:

@@ -88,12 +88,24 @@ def test_lab_deploy_keystone_and_idempotence(lab_inventory: Path):
 
     endpoints = openstack(clouds, "endpoint", "list", "-f", "json")
     assert endpoints.returncode == 0, endpoints.stderr
-    urls = {e["Interface"]: e["URL"] for e in json.loads(endpoints.stdout)}
-    assert urls == {
-        "public": "http://10.63.0.11:5000/v3",  # API network
-        "internal": "http://10.62.0.11:5000/v3",  # management network
-        "admin": "http://10.62.0.11:5000/v3",
-    }
+    urls = {(e["Service Name"], e["Interface"]): e["URL"] for e in json.loads(endpoints.stdout)}
+    for service, port, path in (("keystone", 5000, "/v3"), ("placement", 8778, ""), ("glance", 9292, "")):
+        assert urls[(service, "public")] == f"http://10.63.0.11:{port}{path}"  # API network
+        assert urls[(service, "internal")] == f"http://10.62.0.11:{port}{path}"  # management network
+        assert urls[(service, "admin")] == f"http://10.62.0.11:{port}{path}"
+
+    # an image goes in and comes back out
+    data = lab_inventory.with_name("image.raw")
+    data.write_bytes(b"stackwright e2e image\n" * 100)
+    created = openstack(clouds, "image", "create", "--disk-format", "raw", "--container-format", "bare",
+                        "--file", str(data), "-f", "json", "e2e-image")
+    assert created.returncode == 0, created.stderr
+    image = json.loads(created.stdout)
+    back = lab_inventory.with_name("image.back")
+    saved = openstack(clouds, "image", "save", "--file", str(back), image["id"])
+    assert saved.returncode == 0, saved.stderr
+    assert back.read_bytes() == data.read_bytes()
+    assert openstack(clouds, "image", "delete", image["id"]).returncode == 0
     projects = openstack(clouds, "project", "list", "-f", "value", "-c", "Name")
     assert set(projects.stdout.split()) == {"admin", "service"}
 

@@ -15,8 +15,13 @@ ROLES = sorted(p for p in (Path(__file__).resolve().parents[2] / "roles").iterdi
 def test_argument_specs_match_defaults(role: Path):
     defaults = yaml.safe_load((role / "defaults" / "main.yml").read_text()) or {}
     specs = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())
-    options = specs["argument_specs"]["main"]["options"]
-    assert set(defaults) == set(options), f"{role.name}: defaults and argument_specs disagree"
+    # every entry point (main, or tasks_from files of shared roles)
+    options = {}
+    for entry in specs["argument_specs"].values():
+        options.update(entry["options"])
+    required = {name for name, spec in options.items() if spec.get("required")}
+    assert set(defaults) == set(options) - required, f"{role.name}: defaults and argument_specs disagree"
+    assert not required & set(defaults), f"{role.name}: a required argument has a default"
     for name in defaults:
         assert name.startswith(role.name + "_"), f"{name} lacks the role prefix"
         assert options[name].get("description"), f"{name} is undocumented"
