@@ -160,11 +160,18 @@ def main() -> None:
         for name in args.only or ["aio", "multinode"]:
             results.append(run_one(name, Path(tmp)))
             r = results[-1]
+            r["measured_on"] = time.strftime("%Y-%m-%d")
             phases = ", ".join(f"{p['name']} {p['seconds']:.0f}s" for p in r["phases"])
             print(f"{name}: lab up {r['lab_up_s']}s; deploy {r['deploy_s']}s ({phases}); re-run {r['rerun_s']}s "
                   f"changed={r['rerun_changed']}; apt floor {r['apt_floor_s']}s; deploy/floor "
                   f"{r['deploy_over_floor']}", flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
+    # --only re-measures some inventories: keep the others' last figures
+    previous = RESULTS / "deploy.json"
+    measured = {r["inventory"] for r in results}
+    kept = [r for r in json.loads(previous.read_text())["deploy"] if r["inventory"] not in measured] \
+        if previous.exists() else []
+    results = sorted(results + kept, key=lambda r: r["nodes"])
     doc = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                        "kernel": platform.release(), "apt_cache": "cold" if args.cold else "warm"},
            "deploy": results}
