@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .layout import _ovs_bond
+from .checks import parse_vlan_range
+from .layout import ovs_bond
 from .model import Inventory, Node
 from .paths import state_dir
 
@@ -123,17 +124,24 @@ def adapt(inv: Inventory) -> Inventory:
 def switch_vlans(inv: Inventory) -> dict[str, int]:
     """Network -> the VLAN that carries it on the lab switch: its own tag,
     else one free id per untagged segment (counting down from 4094)."""
-    used = {n.vlan for n in inv.networks if n.vlan}
-    for n in inv.networks:
-        if n.vlan_range:
-            lo, hi = (int(x) for x in n.vlan_range.split(":"))
-            used |= set(range(lo, hi + 1))
+    used = {n.vlan for n in inv.networks if n.vlan} | tenant_vlans(inv, [n.name for n in inv.networks])
     out: dict[str, int] = {n.name: n.vlan for n in inv.networks if n.vlan}
     free = (v for v in range(4094, 1, -1) if v not in used)
     for seg in segments(inv):
         vid = next(free)
         for net in seg.networks:
             out.setdefault(net, vid)
+    return out
+
+
+def tenant_vlans(inv: Inventory, nets: list[str]) -> set[int]:
+    """The VLAN ids Neutron hands out on these networks (their vlan_range)."""
+    out: set[int] = set()
+    for name in nets:
+        rng = inv.network(name).vlan_range
+        if rng:
+            lo, hi = parse_vlan_range(rng)
+            out |= set(range(lo, hi + 1))
     return out
 
 
@@ -229,17 +237,19 @@ class Lab:
                 run("ip", "link", "add", seg.bridge, "type", "bridge")
             run("ip", "link", "set", seg.bridge, "up")
             no_tx_checksum(seg.bridge)
-            have = run("ip", "-o", "-4", "addr", "show", "dev", seg.bridge)
-            for net_name in seg.networks:
-                net = self.inv.network(net_name)
-                if net.role not in HOST_NETWORK_ROLES:
-                    continue
-                cidr = f"{host_address(self.inv, net_name)}/{net.cidr.prefixlen}"
-                if f" {cidr} " not in have:
-                    run("ip", "addr", "add", cidr, "dev", seg.bridge)
-            for rule in reversed(_forward_rules(seg.bridge)):
-                if subprocess.run(["iptables", "-C", *rule], capture_output=True, check=False).returncode != 0:
-                    run("iptables", "-I", *rule)
+            self._host_side(seg.bridge, [n for n in seg.networks if self.inv.network(n).role in HOST_NETWORK_ROLES])
+
+    def _host_side(self, dev: str, nets: list[str]) -> None:
+        """The host's own addresses on these networks go on *dev*; nothing
+        is routed into or out of it."""
+        have = run("ip", "-o", "-4", "addr", "show", "dev", dev)
+        for net_name in nets:
+            cidr = f"{host_address(self.inv, net_name)}/{self.inv.network(net_name).cidr.prefixlen}"
+            if f" {cidr} " not in have:
+                run("ip", "addr", "add", cidr, "dev", dev)
+        for rule in reversed(_forward_rules(dev)):
+            if subprocess.run(["iptables", "-C", *rule], capture_output=True, check=False).returncode != 0:
+                run("iptables", "-I", *rule)
 
     # -- the lab switch: an Open vSwitch (userspace datapath) in a namespace of
     # its own, for bonds (it is the LACP partner) and VLAN trunks ------------
@@ -277,27 +287,15 @@ class Lab:
             run("ip", "link", "set", host_end, "up")
             run("ip", "-n", ns, "link", "set", sw_end, "up")
             no_tx_checksum(host_end)
-            have = run("ip", "-o", "-4", "addr", "show", "dev", host_end)
-            for net_name in nets:
-                cidr = f"{host_address(self.inv, net_name)}/{self.inv.network(net_name).cidr.prefixlen}"
-                if f" {cidr} " not in have:
-                    run("ip", "addr", "add", cidr, "dev", host_end)
+            self._host_side(host_end, nets)
             self._vsctl("--may-exist", "add-port", "lab", sw_end, "--", "set", "port", sw_end, f"tag={vid}",
                         "vlan_mode=access")
-            for rule in reversed(_forward_rules(host_end)):
-                if subprocess.run(["iptables", "-C", *rule], capture_output=True, check=False).returncode != 0:
-                    run("iptables", "-I", *rule)
 
     def port_vlans(self, nets: list[str]) -> list[str]:
         """Switch port settings for an interface that carries these networks."""
         vlans = switch_vlans(self.inv)
         untagged = [n for n in nets if not self.inv.network(n).vlan]
-        trunk: set[int] = {vlans[n] for n in nets if self.inv.network(n).vlan}
-        for n in nets:
-            rng = self.inv.network(n).vlan_range
-            if rng:
-                lo, hi = (int(x) for x in rng.split(":"))
-                trunk |= set(range(lo, hi + 1))
+        trunk = {vlans[n] for n in nets if self.inv.network(n).vlan} | tenant_vlans(self.inv, nets)
         if untagged and not trunk:
             return [f"tag={vlans[untagged[0]]}", "vlan_mode=access"]
         if untagged:
@@ -318,7 +316,7 @@ class Lab:
             settings = self.port_vlans(nets)
             bond = bonds.get(iface)
             if bond is not None:
-                lacp = (_ovs_bond(bond, kernel=False) or ("", "off"))[1]
+                lacp = (ovs_bond(bond, kernel=False) or ("", "off"))[1]
                 ends = [self.veth(index, nic_index[m]) for m in bond.members]
                 if lacp != "off":
                     name = f"s{self.tag}n{index}{bond.name}"[:15]
@@ -420,7 +418,7 @@ class Lab:
             sw = self.switch_ns()
             for j, nic in enumerate(node.nics):
                 host_side = self.veth(index, j)
-                if not Path(f"/sys/class/net/{host_side}").exists() and subprocess.run(
+                if not self._link_exists(host_side) and subprocess.run(
                         ["ip", "-n", sw, "link", "show", host_side], capture_output=True, check=False).returncode:
                     mac = ["address", nic.mac] if nic.mac else []
                     run("ip", "link", "add", host_side, "type", "veth", "peer", "name", nic.name, *mac, "netns", ns)
@@ -561,18 +559,13 @@ class Lab:
             _stop(self.switch_dir / "ovsdb-server.pid", timeout=10)
             if Path(f"/run/netns/{self.switch_ns()}").exists():
                 run("ip", "netns", "del", self.switch_ns(), check=False)
-            for vid in sorted(set(switch_vlans(self.inv).values())):
-                for rule in _forward_rules(self.uplink(vid)):
-                    while subprocess.run(["iptables", "-D", *rule], capture_output=True, check=False).returncode == 0:
-                        pass
-                if self._link_exists(self.uplink(vid)):
-                    run("ip", "link", "del", self.uplink(vid), check=False)
-        for seg in segments(self.inv):
-            for rule in _forward_rules(seg.bridge):
+        host_devs = [self.uplink(v) for v in sorted(set(switch_vlans(self.inv).values()))] if self.switched else []
+        for dev in host_devs + [seg.bridge for seg in segments(self.inv)]:
+            for rule in _forward_rules(dev):
                 while subprocess.run(["iptables", "-D", *rule], capture_output=True, check=False).returncode == 0:
                     pass
-            if self._link_exists(seg.bridge):
-                run("ip", "link", "del", seg.bridge, check=False)
+            if self._link_exists(dev):
+                run("ip", "link", "del", dev, check=False)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

@@ -120,7 +120,7 @@ def _is_provider(net: Network) -> bool:
     return net.role == "external" or (net.role == "tenant" and net.segmentation in ("vlan", "flat"))
 
 
-def _ovs_bond(bond: Bond, kernel: bool) -> tuple[str, str] | None:
+def ovs_bond(bond: Bond, kernel: bool) -> tuple[str, str] | None:
     """(bond_mode, lacp) when this bond is built by OVS, else None."""
     if bond.provider == "ovs":
         lacp = bond.lacp or "off"
@@ -170,7 +170,7 @@ def node_layout(inv: Inventory, node: Node) -> NodeLayout:
     for iface, nets in carried.items():
         providers = [inv.network(n) for n in nets if agent and _is_provider(inv.network(n))]
         bond = bonds.get(iface)
-        if bond is not None and _ovs_bond(bond, kernel):
+        if bond is not None and ovs_bond(bond, kernel):
             owner[iface] = f"br-{iface}"[:15]
         elif providers:
             owner[iface] = providers[0].ovs_bridge or f"br-{iface}"[:15]
@@ -202,7 +202,7 @@ def node_layout(inv: Inventory, node: Node) -> NodeLayout:
         bridge_name = owner.get(iface)
         if bridge_name:
             br = lay.bridge(bridge_name)
-            ovsb = _ovs_bond(bond, kernel) if bond else None
+            ovsb = ovs_bond(bond, kernel) if bond else None
             if bond is not None and ovsb:
                 br.add(Port(bond.name, "bond", members=list(bond.members), bond_mode=ovsb[0], lacp=ovsb[1]))
                 for member in bond.members:
