@@ -150,12 +150,14 @@ def _register_commands() -> None:
     from .commands import deploy as deploy_cmd
     from .commands import lab as lab_cmd
     from .commands import plan as plan_cmd
+    from .commands import verify as verify_cmd
 
     cli.add_command(lab_cmd.lab)
     cli.add_command(plan_cmd.plan)
     cli.add_command(plan_cmd.init)
     cli.add_command(plan_cmd.schema)
     cli.add_command(deploy_cmd.deploy)
+    cli.add_command(verify_cmd.verify)
 
 
 _register_commands()

@@ -11,7 +11,7 @@ from typing import Any
 
 import jinja2
 
-from .layout import node_layout
+from .layout import node_layout, runs_neutron_agent
 from .model import Inventory, Node
 from .paths import data_dir
 
@@ -27,6 +27,9 @@ SERVICE_GROUPS: dict[str, tuple[str, ...]] = {
     "keystone": ("controller",),
     "placement": ("controller",),
     "glance": ("controller",),
+    "nova": ("controller",),
+    "nova_compute": ("compute",),
+    "neutron_server": ("controller",),
 }
 
 
@@ -122,9 +125,14 @@ def groups(inv: Inventory) -> dict[str, list[str]]:
     return {role: sorted(n.name for n in inv.nodes_with_role(role)) for role in NODE_ROLES}
 
 
-def ovs_nodes(inv: Inventory) -> list[str]:
-    """Nodes that run Open vSwitch (Neutron agents, OVS bonds, bridged VLANs)."""
-    return sorted(n.name for n in inv.nodes if node_layout(inv, n).ovs)
+def host_groups(inv: Inventory) -> dict[str, list[str]]:
+    """Groups that do not follow from node roles alone."""
+    gateways = inv.nodes_with_role("network") or inv.nodes_with_role("controller")
+    return {
+        "openvswitch": sorted(n.name for n in inv.nodes if node_layout(inv, n).ovs),
+        "neutron_ovs_agent": sorted(n.name for n in inv.nodes if runs_neutron_agent(inv, n)),
+        "neutron_gateway": sorted(n.name for n in gateways),
+    }
 
 
 def render_files(inv: Inventory) -> dict[str, str]:
@@ -132,7 +140,7 @@ def render_files(inv: Inventory) -> dict[str, str]:
     env = _env()
     files = {
         "hosts.yml": env.get_template("hosts.yml.j2").render(
-            cloud=cloud_vars(inv), groups=groups(inv), service_groups=SERVICE_GROUPS, ovs_nodes=ovs_nodes(inv),
+            cloud=cloud_vars(inv), groups=groups(inv), service_groups=SERVICE_GROUPS, host_groups=host_groups(inv),
             nodes=sorted(n.name for n in inv.nodes),
         ),
         "group_vars/all.yml": env.get_template("group_vars_all.yml.j2").render(cloud=cloud_vars(inv)),

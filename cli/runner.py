@@ -53,6 +53,9 @@ class RunResult:
     changed_by_host: dict[str, int]
     seconds: float
     artifacts: Path
+    # Ansible's own errors (not a host's task): first line and origin only,
+    # never the snippet it quotes (that could be a line of the secrets file).
+    errors: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -190,8 +193,16 @@ def run_playbook(
     return RunResult(
         rc=result.rc, status=result.status, phases=progress.phases, failures=progress.failures,
         changed_by_host=dict(progress.changed_by_host), seconds=time.monotonic() - progress.started,
-        artifacts=artifacts,
+        artifacts=artifacts, errors=_ansible_errors(artifacts / "stdout") if result.rc else [],
     )
+
+
+def _ansible_errors(stdout: Path) -> list[str]:
+    try:
+        lines = stdout.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    return [ln.strip() for ln in lines if ln.startswith(("[ERROR]", "ERROR!", "Origin:"))][:6]
 
 
 def summary_table(result: RunResult) -> Table:

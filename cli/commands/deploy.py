@@ -27,7 +27,7 @@ from ..runner import run_playbook, summary_table
               envvar="STACKWRIGHT_VAULT_PASSWORD_FILE", help="Password file of a vault-encrypted secrets file.")
 @click.option("--limit", help="Only these hosts or groups (Ansible --limit pattern).")
 @click.option("--tags", help="Only these phases, comma-separated (prepare, network, time, mariadb, rabbitmq, "
-                             "memcached, keystone, placement, glance).")
+                             "memcached, keystone, placement, glance, nova, neutron, post_deploy).")
 @click.pass_obj
 def deploy(app: App, inventory: Path, private_key: Path | None, vault_password_file: Path | None,
            limit: str | None, tags: str | None) -> None:
@@ -54,7 +54,7 @@ def deploy(app: App, inventory: Path, private_key: Path | None, vault_password_f
     result = run_playbook(
         "site.yml", work / "inventory", work, app.console, secrets_file=secrets_path,
         vault_password_file=vault_password_file, private_key=private_key, known_hosts=known_hosts, limit=limit,
-        tags=tags,
+        tags=tags, extravars={"stackwright_local_cache": str(work / "cache")},
     )
     app.console.print(summary_table(result))
     hosts = sorted(n.name for n in inv.nodes)
@@ -67,7 +67,7 @@ def deploy(app: App, inventory: Path, private_key: Path | None, vault_password_f
     }
     (work / "last-deploy.json").write_text(json.dumps(summary, indent=2) + "\n")
     if result.rc != 0:
-        where = "; ".join(f"{f.host}: {f.task}" for f in result.failures) or result.status
+        where = "; ".join(f"{f.host}: {f.task}" for f in result.failures) or " ".join(result.errors) or result.status
         raise StackwrightError(f"deploy failed ({where}); full log in {result.artifacts}")
     if tags:
         app.console.print(f"phases {tags} of cloud {inv.cloud.name!r} done in {result.seconds:.0f}s.")

@@ -6,6 +6,10 @@ as a mapping, merges the operator's ``<role>_<file>_overrides`` into it with
 ``combine(recursive=True)`` and renders the result.  Lists become
 comma-separated values, booleans ``true``/``false``, ``None`` drops the key
 (so an override can remove a default).
+
+``stackwright_vlan_range`` and ``stackwright_bridge_mapping`` turn an
+inventory network (group_vars ``stackwright_networks``) into the ML2 and OVS
+agent settings of its provider network.
 """
 
 from __future__ import annotations
@@ -38,6 +42,18 @@ def to_ini(config: dict[str, dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def vlan_range(net: dict[str, Any]) -> str:
+    """ML2 network_vlan_ranges entry of a provider network: ``physnet`` for
+    an external VLAN (Neutron uses only its tag), ``physnet:first:last`` for
+    a VLAN tenant network."""
+    return f"{net['physnet']}:{net['vlan_range']}" if net.get("vlan_range") else str(net["physnet"])
+
+
+def bridge_mapping(net: dict[str, Any]) -> str:
+    """OVS agent bridge_mappings entry of a provider network."""
+    return f"{net['physnet']}:{net['bridge']}"
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"to_ini": to_ini}
+        return {"to_ini": to_ini, "stackwright_vlan_range": vlan_range, "stackwright_bridge_mapping": bridge_mapping}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -89,7 +90,8 @@ def test_lab_deploy_keystone_and_idempotence(lab_inventory: Path):
     endpoints = openstack(clouds, "endpoint", "list", "-f", "json")
     assert endpoints.returncode == 0, endpoints.stderr
     urls = {(e["Service Name"], e["Interface"]): e["URL"] for e in json.loads(endpoints.stdout)}
-    for service, port, path in (("keystone", 5000, "/v3"), ("placement", 8778, ""), ("glance", 9292, "")):
+    for service, port, path in (("keystone", 5000, "/v3"), ("placement", 8778, ""), ("glance", 9292, ""),
+                                ("nova", 8774, "/v2.1"), ("neutron", 9696, "")):
         assert urls[(service, "public")] == f"http://10.63.0.11:{port}{path}"  # API network
         assert urls[(service, "internal")] == f"http://10.62.0.11:{port}{path}"  # management network
         assert urls[(service, "admin")] == f"http://10.62.0.11:{port}{path}"
@@ -108,6 +110,23 @@ def test_lab_deploy_keystone_and_idempotence(lab_inventory: Path):
     assert openstack(clouds, "image", "delete", image["id"]).returncode == 0
     projects = openstack(clouds, "project", "list", "-f", "value", "-c", "Name")
     assert set(projects.stdout.split()) == {"admin", "service"}
+
+    # the cloud works end to end: a server boots, gets DHCP and metadata,
+    # answers on a floating IP from this host; everything is cleaned up
+    start = time.monotonic()
+    verify = sw("verify", str(lab_inventory), check=False)
+    timings["verify"] = time.monotonic() - start
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    steps = {name: result for result, name in re.findall(r"^\s*(passed|failed|skipped) (.+?) \(", verify.stdout, re.M)}
+    assert steps == {
+        "services up": "passed", "boot a server": "passed", "DHCP address": "passed", "metadata service": "passed",
+        "floating IP answers ping": "passed", "volume attached": "skipped", "clean up": "passed",
+    }, verify.stdout
+    assert "no Block Storage (Cinder) service" in verify.stdout
+    servers = openstack(clouds, "server", "list", "--all-projects", "-f", "value", "-c", "Name")
+    assert servers.stdout.strip() == "", "verify left servers behind"
+    flavors = openstack(clouds, "flavor", "list", "-f", "value", "-c", "Name")
+    assert {"m1.nano", "m1.tiny", "m1.small"} <= set(flavors.stdout.split())
 
     # shared services listen on the management address only
     inv = load(lab_inventory)

@@ -1,0 +1,243 @@
+"""`stackwright verify`: an end-to-end smoke run against a deployed cloud.
+
+Each step is timed and reported passed, failed or skipped: the services
+answer, a test guest boots on the tenant network, gets its DHCP address,
+reads its UUID from the metadata service (both seen in its console log),
+answers ping on a floating IP from this machine (outside the cloud), and a
+volume is created and attached.  Everything created is removed again.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+# Console markers printed by the test guest (post_deploy role's builder).
+DHCP_MARK = re.compile(r"STACKWRIGHT-DHCP (\S+)")
+METADATA_MARK = re.compile(r"STACKWRIGHT-METADATA (\S+)")
+
+
+class StepFailed(Exception):
+    """A step's check did not hold; the message says what was seen."""
+
+
+class StepSkipped(Exception):
+    """A step cannot run on this cloud; the message says why."""
+
+
+@dataclass
+class Step:
+    name: str
+    result: str  # passed, failed, skipped
+    seconds: float
+    detail: str
+
+
+@dataclass
+class Options:
+    image: str = "stackwright-testguest"
+    flavor: str = "m1.nano"
+    network: str = "demo-net"
+    external_network: str = "public"
+    timeout: int = 300
+    keep: bool = False
+
+
+def wait_for(what: str, probe: Callable[[], Any], timeout: float, interval: float = 3.0) -> Any:
+    """Call *probe* until it returns something truthy; StepFailed after *timeout*."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        last = probe()
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            raise StepFailed(f"{what}: not within {timeout:.0f}s")
+        time.sleep(interval)
+
+
+def ping(address: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if subprocess.run(["ping", "-c", "1", "-W", "2", address], capture_output=True, check=False).returncode == 0:
+            return True
+        time.sleep(1)
+    return False
+
+
+@dataclass
+class Verify:
+    conn: Any
+    opts: Options
+    console: Console
+    steps: list[Step] = field(default_factory=list)
+    _cleanup: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
+    _server: Any = None
+    _console_log: str = ""
+
+    def step(self, name: str, fn: Callable[[], str]) -> bool:
+        started = time.monotonic()
+        with self.console.status(f"verify: {name} ..."):
+            try:
+                detail, result = fn(), "passed"
+            except StepSkipped as exc:
+                detail, result = str(exc), "skipped"
+            except StepFailed as exc:
+                detail, result = str(exc), "failed"
+            except Exception as exc:  # an API error fails the step, with its message
+                detail, result = f"{type(exc).__name__}: {exc}", "failed"
+        took = time.monotonic() - started
+        self.steps.append(Step(name, result, took, detail))
+        style = {"passed": "green", "failed": "bold red", "skipped": "yellow"}[result]
+        self.console.print(f"[{style}]{result:>7}[/] {name} ({took:.1f}s): {detail}", highlight=False)
+        return result == "passed"
+
+    # -- steps -------------------------------------------------------------
+    def services(self) -> str:
+        down = [f"{s.binary}@{s.host}" for s in self.conn.compute.services() if s.state != "up"]
+        computes = [s for s in self.conn.compute.services() if s.binary == "nova-compute" and s.state == "up"]
+        dead = [f"{a.agent_type}@{a.host}" for a in self.conn.network.agents() if not a.is_alive]
+        if down or dead:
+            raise StepFailed("down: " + ", ".join(down + dead))
+        if not computes:
+            raise StepFailed("no nova-compute service is up")
+        for name, finder in (("image", self.conn.image.find_image), ("flavor", self.conn.compute.find_flavor),
+                             ("network", self.conn.network.find_network)):
+            wanted = {"image": self.opts.image, "flavor": self.opts.flavor, "network": self.opts.network}[name]
+            if finder(wanted) is None:
+                raise StepFailed(f"{name} {wanted!r} not found (created by the deploy's post-deploy phase)")
+        agents = sum(1 for _ in self.conn.network.agents())
+        return f"{len(computes)} compute service(s) up, {agents} network agent(s) alive"
+
+    def boot(self) -> str:
+        tag = uuid.uuid4().hex[:8]
+        sg = self.conn.network.create_security_group(name=f"stackwright-verify-{tag}",
+                                                     description="stackwright verify")
+        self._cleanup.append(("security group", lambda: self.conn.network.delete_security_group(sg)))
+        for proto in ("icmp", "tcp"):
+            self.conn.network.create_security_group_rule(
+                security_group_id=sg.id, direction="ingress", ethertype="IPv4", protocol=proto,
+                **({"port_range_min": 22, "port_range_max": 22} if proto == "tcp" else {}))
+        image = self.conn.image.find_image(self.opts.image)
+        flavor = self.conn.compute.find_flavor(self.opts.flavor)
+        net = self.conn.network.find_network(self.opts.network)
+        server = self.conn.compute.create_server(
+            name=f"stackwright-verify-{tag}", image_id=image.id, flavor_id=flavor.id,
+            networks=[{"uuid": net.id}], security_groups=[{"name": sg.name}])
+
+        def remove_server() -> None:
+            self.conn.compute.delete_server(server)
+            self.conn.compute.wait_for_delete(server, wait=self.opts.timeout)
+
+        self._cleanup.append(("server", remove_server))
+
+        def active() -> Any:
+            s = self.conn.compute.get_server(server.id)
+            if s.status == "ERROR":
+                raise StepFailed(f"server went to ERROR: {(s.fault or {}).get('message', 'no fault message')}")
+            return s if s.status == "ACTIVE" else None
+
+        s = wait_for("server ACTIVE", active, self.opts.timeout)
+        self._server = s
+        return f"{s.name} ACTIVE on {s.compute_host or s.hypervisor_hostname or 'a compute node'}"
+
+    def _console(self) -> str:
+        self._console_log = self.conn.compute.get_server_console_output(self._server)["output"] or ""
+        return self._console_log
+
+    def dhcp(self) -> str:
+        if self._server is None:
+            raise StepSkipped("no server")
+        ports = list(self.conn.network.ports(device_id=self._server.id))
+        fixed = {ip["ip_address"] for p in ports for ip in p.fixed_ips}
+        found = wait_for("DHCP address in the console log", lambda: DHCP_MARK.search(self._console()),
+                         self.opts.timeout, interval=5)
+        addr = found.group(1).split("/")[0]
+        if addr not in fixed:
+            raise StepFailed(f"guest has {found.group(1)}, its port has {', '.join(sorted(fixed))}")
+        return f"guest configured {found.group(1)} by DHCP (its port's address)"
+
+    def metadata(self) -> str:
+        if self._server is None:
+            raise StepSkipped("no server")
+        found = wait_for("metadata answer in the console log", lambda: METADATA_MARK.search(self._console()),
+                         self.opts.timeout, interval=5)
+        if found.group(1) != self._server.id:
+            raise StepFailed(f"metadata gave uuid {found.group(1)}, the server is {self._server.id}")
+        return "guest read its own UUID from http://169.254.169.254/openstack/latest/meta_data.json"
+
+    def floating_ip(self) -> str:
+        if self._server is None:
+            raise StepSkipped("no server")
+        ext = self.conn.network.find_network(self.opts.external_network)
+        if ext is None:
+            raise StepSkipped(f"no external network {self.opts.external_network!r} "
+                              "(no floating range in the inventory)")
+        port = next(iter(self.conn.network.ports(device_id=self._server.id)))
+        fip = self.conn.network.create_ip(floating_network_id=ext.id, port_id=port.id)
+        self._cleanup.append(("floating IP", lambda: self.conn.network.delete_ip(fip)))
+        started = time.monotonic()
+        if not ping(fip.floating_ip_address, self.opts.timeout):
+            raise StepFailed(f"{fip.floating_ip_address} did not answer ping within {self.opts.timeout}s")
+        return f"{fip.floating_ip_address} answers ping from this machine after {time.monotonic() - started:.0f}s"
+
+    def volume(self) -> str:
+        if self._server is None:
+            raise StepSkipped("no server")
+        if not self.conn.has_service("block-storage") and not self.conn.has_service("volumev3"):
+            raise StepSkipped("no Block Storage (Cinder) service in the catalog")
+        vol = self.conn.block_storage.create_volume(name=f"{self._server.name}-vol", size=1)
+        self._cleanup.append(("volume", lambda: self._delete_volume(vol)))
+        self.conn.block_storage.wait_for_status(vol, "available", failures=["error"], wait=self.opts.timeout)
+        self.conn.compute.create_volume_attachment(self._server, volume_id=vol.id)
+        self.conn.block_storage.wait_for_status(vol, "in-use", failures=["error", "error_attaching"],
+                                                wait=self.opts.timeout)
+        return f"1 GiB volume {vol.id} created and attached"
+
+    def _delete_volume(self, vol: Any) -> None:
+        attachments = self.conn.compute.volume_attachments(self._server) if self._server else []
+        for att in [a for a in attachments if a.volume_id == vol.id]:
+            self.conn.compute.delete_volume_attachment(att, self._server)
+            self.conn.block_storage.wait_for_status(vol, "available", wait=self.opts.timeout)
+        self.conn.block_storage.delete_volume(vol)
+
+    def cleanup(self) -> str:
+        if self.opts.keep:
+            raise StepSkipped("--keep: " + ", ".join(what for what, _ in self._cleanup) + " left in place")
+        errors = []
+        for what, undo in reversed(self._cleanup):
+            try:
+                undo()
+            except Exception as exc:  # report every leftover, go on with the rest
+                errors.append(f"{what}: {exc}")
+        if errors:
+            raise StepFailed("left behind: " + "; ".join(errors))
+        return "removed " + ", ".join(what for what, _ in reversed(self._cleanup)) if self._cleanup else "nothing to do"
+
+    def run(self) -> list[Step]:
+        if self.step("services up", self.services):
+            self.step("boot a server", self.boot)
+        # without a server these report "skipped", so every step is listed
+        self.step("DHCP address", self.dhcp)
+        self.step("metadata service", self.metadata)
+        self.step("floating IP answers ping", self.floating_ip)
+        self.step("volume attached", self.volume)
+        self.step("clean up", self.cleanup)
+        return self.steps
+
+
+def table(steps: list[Step]) -> Table:
+    t = Table(title="verify summary")
+    for col in ("step", "result", "time"):
+        t.add_column(col, justify="right" if col == "time" else "left")
+    for s in steps:
+        t.add_row(s.name, s.result, f"{s.seconds:.1f}s")
+    return t

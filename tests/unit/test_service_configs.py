@@ -1,0 +1,151 @@
+"""Nova's and Neutron's config files as the roles build them from each
+inventory (the roles' own defaults and vars, rendered by Ansible with the
+shared to_ini filter, locally): ML2 drivers and ranges, bridge mappings,
+tunnel endpoints, which agent files each node gets, the transport URL over
+every broker."""
+
+from __future__ import annotations
+
+import configparser
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stackwright import secrets as secrets_mod
+from stackwright.loader import load
+from stackwright.render import render
+
+REPO = Path(__file__).resolve().parents[2]
+
+PLAY = """
+- hosts: all
+  gather_facts: false
+  vars_files:
+    - {role}/defaults/main.yml
+    - {role}/vars/main.yml
+  tasks:
+    - name: Directory
+      ansible.builtin.file:
+        path: "{{{{ out }}}}/{{{{ inventory_hostname }}}}"
+        state: directory
+        mode: "0700"
+      delegate_to: localhost
+    - name: Render
+      ansible.builtin.copy:
+        content: "{{{{ item.content | to_ini }}}}"
+        dest: "{{{{ out }}}}/{{{{ inventory_hostname }}}}/{{{{ item.path | basename }}}}"
+        mode: "0600"
+      loop: {files}
+      delegate_to: localhost
+"""
+
+
+Configs = dict[str, dict[str, configparser.ConfigParser]]
+
+
+def render_configs(tmp_path: Path, inventory: str, role: str, files: str) -> Configs:
+    inv_dir = tmp_path / "inventory"
+    render(load(REPO / "inventories" / inventory), inv_dir)
+    secrets = tmp_path / "secrets.json"
+    secrets.write_text(json.dumps(secrets_mod.generate()))
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(PLAY.format(role=REPO / "roles" / role, files=files))
+    out = tmp_path / "out"
+    args = [str(Path(sys.executable).with_name("ansible-playbook")), "-i", str(inv_dir),
+            "-e", f"@{secrets}", "-e", f"out={out}", "-e", "_nova_virt_type=qemu",
+            "-e", f"ansible_python_interpreter={sys.executable}", str(playbook)]
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_ROLES_PATH=str(REPO / "roles"),
+               ANSIBLE_FILTER_PLUGINS=str(REPO / "plugins" / "filter"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_CACHE_PLUGIN_CONNECTION=str(tmp_path / "facts"))
+    result = subprocess.run(args, capture_output=True, text=True, env=env, check=False, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:]
+    configs: dict[str, dict[str, configparser.ConfigParser]] = {}
+    for host_dir in sorted(out.iterdir()):
+        for f in sorted(host_dir.iterdir()):
+            cp = configparser.ConfigParser(interpolation=None)
+            cp.read_string(f.read_text())
+            configs.setdefault(host_dir.name, {})[f.name] = cp
+    return configs
+
+
+@pytest.fixture(scope="module")
+def multinode(tmp_path_factory: pytest.TempPathFactory) -> Configs:
+    return render_configs(tmp_path_factory.mktemp("mn"), "multinode.yml", "neutron",
+                          "\"{{ _neutron_files | selectattr('when') | list }}\"")
+
+
+@pytest.fixture(scope="module")
+def fuel(tmp_path_factory: pytest.TempPathFactory) -> Configs:
+    return render_configs(tmp_path_factory.mktemp("fuel"), "fuel-bonded.yml", "neutron",
+                          "\"{{ _neutron_files | selectattr('when') | list }}\"")
+
+
+def test_each_node_gets_only_its_files(multinode):
+    assert set(multinode["ctl1"]) == {"neutron.conf", "ml2_conf.ini"}
+    assert set(multinode["net1"]) == {"neutron.conf", "openvswitch_agent.ini", "l3_agent.ini", "dhcp_agent.ini",
+                                      "metadata_agent.ini"}
+    assert set(multinode["cmp1"]) == {"neutron.conf", "openvswitch_agent.ini"}
+    assert set(multinode["sto1"]) == {"neutron.conf"}
+
+
+def test_server_settings_only_on_the_server(multinode):
+    assert multinode["ctl1"]["neutron.conf"]["database"]["connection"].startswith("mysql+pymysql://neutron:")
+    assert not multinode["net1"]["neutron.conf"].has_section("database")
+    assert not multinode["cmp1"]["neutron.conf"].has_section("keystone_authtoken")
+
+
+def test_ml2_with_vxlan_tenant_networks_and_a_flat_external_network(multinode):
+    ml2 = multinode["ctl1"]["ml2_conf.ini"]
+    assert ml2["ml2"]["type_drivers"] == "flat,vlan,vxlan,gre"
+    assert ml2["ml2"]["tenant_network_types"] == "vxlan"
+    assert ml2["ml2"]["mechanism_drivers"] == "openvswitch,l2population"
+    assert ml2["ml2_type_flat"]["flat_networks"] == "external"
+    assert not ml2.has_option("ml2_type_vlan", "network_vlan_ranges")
+
+
+def test_tunnel_endpoint_and_bridge_mappings_per_node(multinode):
+    net1 = multinode["net1"]["openvswitch_agent.ini"]
+    assert net1["ovs"]["local_ip"] == "10.54.0.21"
+    assert net1["ovs"]["bridge_mappings"] == "external:br-ex"
+    assert net1["agent"]["tunnel_types"] == "vxlan"
+    assert net1["securitygroup"]["firewall_driver"] == "openvswitch"
+    cmp1 = multinode["cmp1"]["openvswitch_agent.ini"]
+    assert cmp1["ovs"]["local_ip"] == "10.54.0.31"
+    assert not cmp1.has_option("ovs", "bridge_mappings")  # no external network on compute nodes
+    assert cmp1["ovs"]["datapath_type"] == "system"
+
+
+def test_metadata_agent_points_at_nova(multinode):
+    md = multinode["net1"]["metadata_agent.ini"]["DEFAULT"]
+    assert md["nova_metadata_host"] == "10.52.0.11"
+    assert len(md["metadata_proxy_shared_secret"]) >= 16
+
+
+def test_vlan_tenant_networks_on_a_bond_bridge(fuel):
+    ml2 = next(f["ml2_conf.ini"] for f in fuel.values() if "ml2_conf.ini" in f)
+    assert ml2["ml2"]["tenant_network_types"] == "vlan"
+    # the tagged external network's physnet (its tag is the segment) and the tenant range
+    assert ml2["ml2_type_vlan"]["network_vlan_ranges"] == "external,physnet1:1000:1030"
+    agents = [f["openvswitch_agent.ini"] for f in fuel.values() if "openvswitch_agent.ini" in f]
+    assert agents
+    for agent in agents:
+        assert "physnet1:br-physnet1" in agent["ovs"]["bridge_mappings"].split(",")
+        assert not agent.has_option("ovs", "local_ip")  # VLANs: no tunnels
+        assert not agent.has_option("agent", "tunnel_types")
+
+
+def test_nova_transport_url_lists_every_broker(tmp_path):
+    configs = render_configs(tmp_path, "ha.yml", "nova",
+                             "[{path: nova.conf, content: \"{{ _nova_conf }}\"}, "
+                             "{path: nova-compute.conf, content: \"{{ _nova_compute_conf }}\"}]")
+    _host, files = next(iter(configs.items()))
+    url = files["nova.conf"]["DEFAULT"]["transport_url"]
+    assert url.startswith("rabbit://openstack:") and url.endswith("/")
+    assert url.count("@") == 3 and url.count(":5672") == 3
+    compute = files["nova-compute.conf"]
+    assert compute["libvirt"]["virt_type"] == "qemu" and compute["libvirt"]["cpu_mode"] == "none"
+    assert compute["libvirt"]["live_migration_scheme"] == "tcp"
