@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SW := $(VENV)/bin/stackwright
 INVENTORY ?= inventories/aio.yml
-HOST_PACKAGES := python3-venv python3-pip systemd-container debootstrap apt-cacher-ng iptables openssh-client iproute2 graphviz openvswitch-switch ethtool
+HOST_PACKAGES := python3-venv python3-pip systemd-container debootstrap apt-cacher-ng iptables openssh-client iproute2 graphviz openvswitch-switch ethtool iputils-ping
 
 .PHONY: demo test install host-packages lint unit e2e molecule bench clean lab-down
 

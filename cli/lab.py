@@ -41,7 +41,7 @@ BASE_PACKAGES = (
 )
 HOST_TOOLS = {"systemd-nspawn": "systemd-container", "debootstrap": "debootstrap",
               "apt-cacher-ng": "apt-cacher-ng", "ssh": "openssh-client", "iptables": "iptables",
-              "ovs-vswitchd": "openvswitch-switch", "ethtool": "ethtool"}
+              "ovs-vswitchd": "openvswitch-switch", "ethtool": "ethtool", "ping": "iputils-ping"}
 PROXY_PORT = 3142
 HOST_NETWORK_ROLES = ("management", "api", "external", "admin")
 
@@ -115,9 +115,10 @@ def needs_switch(inv: Inventory) -> bool:
 
 def adapt(inv: Inventory) -> Inventory:
     """The inventory as the lab kernel can build it: userspace OVS datapath,
-    bonds and VLANs through OVS, no default route."""
+    bonds and VLANs through OVS, no default route; and dpkg without fsync
+    (lab nodes are thrown away)."""
     cloud = inv.cloud.model_copy(update={"ovs_datapath": "netdev", "kernel_bonding": False,
-                                         "default_route": False})
+                                         "default_route": False, "dpkg_unsafe_io": True})
     return inv.model_copy(update={"cloud": cloud})
 
 
@@ -453,9 +454,13 @@ class Lab:
         ]
         if Path("/dev/kvm").exists():
             args.append("--bind=/dev/kvm")
+        # /proc/sys/net writable inside the node (nspawn leaves /proc/sys
+        # read-only): Neutron's routers set sysctls in their namespaces.
+        # Each node has its own network namespace, so the host is untouched.
+        env = dict(os.environ, SYSTEMD_NSPAWN_API_VFS_WRITABLE="network")
         with open(ndir / "console.log", "ab") as out:
             proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+                                    start_new_session=True, env=env)
         pidfile.write_text(f"{proc.pid}\n")
 
     def ssh_target(self, node: Node) -> str:

@@ -116,7 +116,7 @@ def validate(app: App, inventory: Path, fmt: str) -> None:
               help="Directory to write the Ansible inventory into.")
 @click.option("--lab", is_flag=True,
               help="As the built-in lab builds it: userspace OVS datapath, bonds and VLANs through OVS, "
-                   "no default route.")
+                   "no default route, dpkg without fsync.")
 @click.pass_obj
 def render(app: App, inventory: Path, output: Path, lab: bool) -> None:
     """Write INVENTORY as a standard Ansible inventory (hosts.yml, group_vars, host_vars)."""

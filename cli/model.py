@@ -92,6 +92,10 @@ class Cloud(_Strict):
     # (else management, else admin).  The lab turns this off: its nodes never
     # get a route to the outside.
     default_route: bool = True
+    # dpkg skips fsync while unpacking (force-unsafe-io): much faster
+    # installs, but a power loss during one can leave broken packages.  For
+    # throw-away nodes; the lab sets it.
+    dpkg_unsafe_io: bool = False
     # Nova's virt_type: `auto` tries KVM on each compute node and falls back
     # to qemu emulation where hardware virtualisation does not really work.
     hypervisor: Literal["kvm", "qemu", "auto"] = "auto"

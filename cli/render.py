@@ -100,6 +100,7 @@ def cloud_vars(inv: Inventory) -> dict[str, Any]:
         "ovs_datapath": c.ovs_datapath,
         "kernel_bonding": c.kernel_bonding,
         "default_route": c.default_route,
+        "dpkg_unsafe_io": c.dpkg_unsafe_io,
         "hypervisor": c.hypervisor,
         "networks": {
             n.name: {

@@ -10,6 +10,7 @@ volume is created and attached.  Everything created is removed again.
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import time
 import uuid
@@ -65,6 +66,8 @@ def wait_for(what: str, probe: Callable[[], Any], timeout: float, interval: floa
 
 
 def ping(address: str, timeout: float) -> bool:
+    if shutil.which("ping") is None:
+        raise StepFailed("ping is not installed on this machine (Debian: apt-get install iputils-ping)")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if subprocess.run(["ping", "-c", "1", "-W", "2", address], capture_output=True, check=False).returncode == 0:
@@ -149,6 +152,9 @@ class Verify:
         self._server = s
         return f"{s.name} ACTIVE on {s.compute_host or s.hypervisor_hostname or 'a compute node'}"
 
+    def _not_up(self) -> str:
+        raise StepSkipped("services are not up")
+
     def _console(self) -> str:
         self._console_log = self.conn.compute.get_server_console_output(self._server)["output"] or ""
         return self._console_log
@@ -223,8 +229,8 @@ class Verify:
         return "removed " + ", ".join(what for what, _ in reversed(self._cleanup)) if self._cleanup else "nothing to do"
 
     def run(self) -> list[Step]:
-        if self.step("services up", self.services):
-            self.step("boot a server", self.boot)
+        up = self.step("services up", self.services)
+        self.step("boot a server", self.boot if up else self._not_up)
         # without a server these report "skipped", so every step is listed
         self.step("DHCP address", self.dhcp)
         self.step("metadata service", self.metadata)

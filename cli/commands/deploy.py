@@ -48,7 +48,7 @@ def deploy(app: App, inventory: Path, private_key: Path | None, vault_password_f
         private_key, known_hosts = lab.key, lab.known_hosts
         inv = adapt(inv)
         app.console.print(f"using the lab's SSH key for cloud {inv.cloud.name!r}; lab kernel: userspace OVS "
-                          "datapath, bonds and VLANs built by OVS, no default route")
+                          "datapath, bonds and VLANs built by OVS, no default route, dpkg without fsync")
     render(inv, work / "inventory")
     app.console.print(f"deploying cloud {inv.cloud.name!r} ({len(inv.nodes)} node(s))")
     result = run_playbook(
