@@ -13,10 +13,11 @@ demo: install
 	$(SW) validate $(INVENTORY)
 	$(SW) lab up $(INVENTORY)
 	$(SW) deploy $(INVENTORY)
+	$(SW) verify $(INVENTORY)
 	@echo
 	@echo "The cloud is up.  Use it from this machine:"
 	@echo "  export OS_CLIENT_CONFIG_FILE=$(CURDIR)/inventories/clouds.yaml OS_CLOUD=aio"
-	@echo "  $(VENV)/bin/openstack token issue; $(VENV)/bin/openstack endpoint list"
+	@echo "  $(VENV)/bin/openstack server list; $(VENV)/bin/openstack network list"
 	@echo "  $(SW) lab ssh $(INVENTORY) aio1      # a shell on the node"
 	@echo "  $(SW) lab down $(INVENTORY)          # remove the lab"
 

@@ -1,0 +1,98 @@
+"""`stackwright verify --tempest`: OpenStack's own integration tests (the
+Debian package `tempest`) against the cloud, smoke set by default.
+
+The workspace (tempest init) lives in the cloud's work directory; its
+tempest.conf is rendered from templates/tempest/tempest.conf.j2 with the
+test guest, flavors and external network the deploy created, mode 0600.
+Results are read from tempest's own per-test lines and its totals.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from .paths import data_dir
+
+# "{0} tempest.api....test_x[id-...,smoke] [0.5s] ... ok" / "... FAILED" /
+# "... SKIPPED: reason"; a skipped class: "{0} setUpClass (tempest.api....Class) ... SKIPPED: reason"
+TEST_LINE = re.compile(
+    r"^\{\d+\} (?:setUpClass \((?P<cls>\S+)\)|(?P<test>\S+?)(?:\[[^\]]*\])?)(?: \[[\d.]+s\])? \.\.\. "
+    r"(?P<status>ok|FAILED|SKIPPED)(?::\s*(?P<reason>.*))?$")
+
+
+class TempestError(Exception):
+    pass
+
+
+@dataclass
+class Outcome:
+    passed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # test -> reason
+
+
+def parse(output: str) -> Outcome:
+    out = Outcome()
+    for line in output.splitlines():
+        m = TEST_LINE.match(line.strip())
+        if not m:
+            continue
+        test, status, reason = m.group("cls") or m.group("test"), m.group("status"), m.group("reason")
+        if status == "ok":
+            out.passed.append(test)
+        elif status == "FAILED":
+            out.failed.append(test)
+        else:
+            out.skipped[test] = (reason or "").strip()
+    return out
+
+
+def render_conf(values: dict[str, Any]) -> str:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(data_dir() / "templates" / "tempest")),
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                             autoescape=False)  # noqa: S701 - renders an INI file, not HTML
+    return env.get_template("tempest.conf.j2").render(**values)
+
+
+def conf_values(conn: Any, cloud: dict[str, Any], image: str, flavor: str, flavor_alt: str, external: str,
+                timeout: int) -> dict[str, Any]:
+    img = conn.image.find_image(image)
+    fl, fl_alt = conn.compute.find_flavor(flavor), conn.compute.find_flavor(flavor_alt)
+    if img is None or fl is None or fl_alt is None:
+        raise TempestError(f"image {image!r} and flavors {flavor!r}, {flavor_alt!r} must exist (post-deploy phase)")
+    public = conn.network.find_network(external)
+    computes = [s for s in conn.compute.services() if s.binary == "nova-compute" and s.state == "up"]
+    return {
+        "cloud": cloud["auth"]["project_name"], "admin_password": cloud["auth"]["password"],
+        "auth_url": cloud["auth"]["auth_url"], "region": cloud["region_name"],
+        "image_id": img.id, "flavor_id": fl.id, "flavor_alt_id": fl_alt.id,
+        "public_network_id": public.id if public else "", "public_network_name": external if public else "",
+        "compute_nodes": len(computes), "timeout": timeout,
+        "volumes": conn.has_service("block-storage") or conn.has_service("volumev3"),
+    }
+
+
+def run(workspace: Path, conf: str, regex: str | None, log: Path) -> tuple[int, Outcome]:
+    tempest = shutil.which("tempest")
+    if tempest is None:
+        raise TempestError("tempest is not installed on this machine (Debian: apt-get install tempest)")
+    if not (workspace / "etc").is_dir():
+        workspace.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([tempest, "init", str(workspace)], check=True, capture_output=True, text=True)
+    target = workspace / "etc" / "tempest.conf"
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(conf)
+    os.chmod(target, 0o600)
+    args = [tempest, "run", "--concurrency", "1"] + (["--regex", regex] if regex else ["--smoke"])
+    with open(log, "w") as fh:
+        proc = subprocess.run(args, cwd=workspace, stdout=fh, stderr=subprocess.STDOUT, check=False)
+    return proc.returncode, parse(log.read_text(errors="replace"))
