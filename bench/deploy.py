@@ -71,8 +71,12 @@ def base_manual_packages() -> set[str]:
 
 
 def apt_floor(ssh: list[str], packages: list[str]) -> float:
-    cmd = ("export DEBIAN_FRONTEND=noninteractive; apt-get update -q >/dev/null && "
-           "apt-get install -y -q --no-install-recommends " + " ".join(packages) + " >/dev/null")
+    # same dpkg setting as a lab deploy (cloud.dpkg_unsafe_io, set by the lab)
+    # nova-common's and cinder-common's scripts need the node's own name to resolve
+    cmd = ("grep -qw \"$(hostname)\" /etc/hosts || echo \"127.0.1.1 $(hostname)\" >> /etc/hosts; "
+           "export DEBIAN_FRONTEND=noninteractive; apt-get update -q >/dev/null && "
+           "apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-unsafe-io "
+           + " ".join(packages) + " >/dev/null")
     start = time.monotonic()
     subprocess.run([*ssh, cmd], check=True, capture_output=True, text=True)
     return time.monotonic() - start

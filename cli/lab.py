@@ -249,8 +249,8 @@ class Lab:
             if f" {cidr} " not in have:
                 run("ip", "addr", "add", cidr, "dev", dev)
         for rule in reversed(_forward_rules(dev)):
-            if subprocess.run(["iptables", "-C", *rule], capture_output=True, check=False).returncode != 0:
-                run("iptables", "-I", *rule)
+            if subprocess.run(["iptables", "-w", "-C", *rule], capture_output=True, check=False).returncode != 0:
+                run("iptables", "-w", "-I", *rule)
 
     # -- the lab switch: an Open vSwitch (userspace datapath) in a namespace of
     # its own, for bonds (it is the LACP partner) and VLAN trunks ------------
@@ -567,7 +567,7 @@ class Lab:
         host_devs = [self.uplink(v) for v in sorted(set(switch_vlans(self.inv).values()))] if self.switched else []
         for dev in host_devs + [seg.bridge for seg in segments(self.inv)]:
             for rule in _forward_rules(dev):
-                while subprocess.run(["iptables", "-D", *rule], capture_output=True, check=False).returncode == 0:
+                while subprocess.run(["iptables", "-w", "-D", *rule], capture_output=True, check=False).returncode == 0:
                     pass
             if self._link_exists(dev):
                 run("ip", "link", "del", dev, check=False)

@@ -1,5 +1,7 @@
 """End to end on the built-in lab: lab up, deploy the aio inventory, use
-Keystone from this host, deploy again (no change), lab down.
+the cloud from this host (Keystone, catalog, an image round trip), run
+`stackwright verify` (a server boots, gets DHCP and metadata, answers ping
+on a floating IP), deploy again (no change), lab down.
 
 Uses its own copy of the aio inventory (cloud `e2e`, other subnets) so a
 demo lab of the real aio inventory is left alone.  Timings are printed, not
@@ -55,7 +57,7 @@ def lab_inventory(tmp_path_factory: pytest.TempPathFactory):
     sw("lab", "down", str(path))
 
 
-def test_lab_deploy_keystone_and_idempotence(lab_inventory: Path):
+def test_lab_deploy_verify_and_idempotence(lab_inventory: Path):
     timings: dict[str, float] = {}
 
     start = time.monotonic()
