@@ -77,6 +77,7 @@ def conf_values(conn: Any, cloud: dict[str, Any], image: str, flavor: str, flavo
         "public_network_id": public.id if public else "", "public_network_name": external if public else "",
         "compute_nodes": len(computes), "timeout": timeout,
         "volumes": conn.has_service("block-storage") or conn.has_service("volumev3"),
+        "network_extensions": sorted(ext.alias for ext in conn.network.extensions()),
     }
 
 

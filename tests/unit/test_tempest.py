@@ -35,7 +35,7 @@ def test_conf_describes_the_cloud():
         "cloud": "aio", "admin_password": "s3cret-s3cret-s3cret", "auth_url": "http://10.43.0.11:5000/v3",
         "region": "RegionOne", "image_id": "img", "flavor_id": "f1", "flavor_alt_id": "f2",
         "public_network_id": "pub", "public_network_name": "public", "compute_nodes": 1, "timeout": 300,
-        "volumes": False,
+        "volumes": False, "network_extensions": ["agent", "router"],
     })
     conf = configparser.ConfigParser(interpolation=None)
     conf.read_string(text)
@@ -45,3 +45,4 @@ def test_conf_describes_the_cloud():
     assert conf["service_available"]["cinder"] == "false" and conf["service_available"]["neutron"] == "true"
     assert conf["compute-feature-enabled"]["resize"] == "false"  # one compute node
     assert conf["validation"]["run_validation"] == "false"
+    assert conf["network-feature-enabled"]["api_extensions"] == "agent,router"
