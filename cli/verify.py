@@ -105,11 +105,20 @@ class Verify:
 
     # -- steps -------------------------------------------------------------
     def services(self) -> str:
-        down = [f"{s.binary}@{s.host}" for s in self.conn.compute.services() if s.state != "up"]
+        # right after a deploy (or on a loaded machine) an agent may miss a
+        # heartbeat: wait for everything to report up before failing
+        down: list[str] = []
+
+        def all_up() -> bool:
+            down[:] = [f"{s.binary}@{s.host}" for s in self.conn.compute.services() if s.state != "up"]
+            down.extend(f"{a.agent_type}@{a.host}" for a in self.conn.network.agents() if not a.is_alive)
+            return not down
+
+        try:
+            wait_for("services up", all_up, min(self.opts.timeout, 180), interval=5)
+        except StepFailed:
+            raise StepFailed("down: " + ", ".join(down)) from None
         computes = [s for s in self.conn.compute.services() if s.binary == "nova-compute" and s.state == "up"]
-        dead = [f"{a.agent_type}@{a.host}" for a in self.conn.network.agents() if not a.is_alive]
-        if down or dead:
-            raise StepFailed("down: " + ", ".join(down + dead))
         if not computes:
             raise StepFailed("no nova-compute service is up")
         for name, finder in (("image", self.conn.image.find_image), ("flavor", self.conn.compute.find_flavor),
