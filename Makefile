@@ -21,12 +21,16 @@ demo: install
 	@echo "  $(SW) lab ssh $(INVENTORY) aio1      # a shell on the node"
 	@echo "  $(SW) lab down $(INVENTORY)          # remove the lab"
 
-# Lint, unit tests, the end-to-end lab tests (lab up, deploy, token issue,
-# idempotent re-run, lab down) and every role's molecule scenarios.
+# Lint, unit tests, the end-to-end lab tests (lab up, deploy, verify,
+# idempotent re-run, lab down) and the roles' molecule scenarios.  To stay
+# inside CI's 80 minutes, nova/default and neutron/default are left to
+# `make molecule`: the aio end-to-end test deploys both roles and boots a
+# server through them in the same run.
+CI_MOLECULE_SKIP ?= nova/default neutron/default
 test: install
 	$(MAKE) lint
 	$(PY) -m pytest -q -ra tests
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH scripts/molecule-all
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH MOLECULE_SKIP="$(CI_MOLECULE_SKIP)" scripts/molecule-all
 
 # Every molecule scenario (converge, idempotence, verify) on lab nodes.
 molecule: install
