@@ -37,12 +37,13 @@ def test_validate_reports_errors_with_file_line_and_fix(tmp_path):
 def test_validate_json(tmp_path):
     bad = tmp_path / "bad.yml"
     bad.write_text(AIO.read_text().replace("address: 10.42.0.11", "address: 10.42.1.11"))
+    line = next(i for i, text in enumerate(bad.read_text().splitlines(), 1) if "10.42.1.11" in text)
     result = invoke("validate", "--format", "json", str(bad))
     assert result.exit_code == 2
     report = json.loads(result.output)
     assert report["valid"] is False
     assert report["problems"] == [{
-        "line": 36, "path": ["nodes", 0, "networks", "mgmt", "address"], "severity": "error",
+        "line": line, "path": ["nodes", 0, "networks", "mgmt", "address"], "severity": "error",
         "message": "10.42.1.11 is outside network 'mgmt' (10.42.0.0/24)", "fix": "use an address inside 10.42.0.0/24",
     }]
 
