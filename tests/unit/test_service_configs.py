@@ -36,7 +36,7 @@ PLAY = """
       delegate_to: localhost
     - name: Render
       ansible.builtin.copy:
-        content: "{{{{ item.content | to_ini }}}}"
+        content: "{{{{ (item.content if item.content is defined else _neutron_file_contents[item.conf]) | to_ini }}}}"
         dest: "{{{{ out }}}}/{{{{ inventory_hostname }}}}/{{{{ item.path | basename }}}}"
         mode: "0600"
       loop: {files}
