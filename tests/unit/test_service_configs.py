@@ -72,16 +72,17 @@ def render_configs(tmp_path: Path, inventory: str, role: str, files: str) -> Con
     return configs
 
 
+NEUTRON_FILES = "\"{{ _neutron_files | selectattr('when') | list }}\""
+
+
 @pytest.fixture(scope="module")
 def multinode(tmp_path_factory: pytest.TempPathFactory) -> Configs:
-    return render_configs(tmp_path_factory.mktemp("mn"), "multinode.yml", "neutron",
-                          "\"{{ _neutron_files | selectattr('when') | list }}\"")
+    return render_configs(tmp_path_factory.mktemp("mn"), "multinode.yml", "neutron", NEUTRON_FILES)
 
 
 @pytest.fixture(scope="module")
 def fuel(tmp_path_factory: pytest.TempPathFactory) -> Configs:
-    return render_configs(tmp_path_factory.mktemp("fuel"), "fuel-bonded.yml", "neutron",
-                          "\"{{ _neutron_files | selectattr('when') | list }}\"")
+    return render_configs(tmp_path_factory.mktemp("fuel"), "fuel-bonded.yml", "neutron", NEUTRON_FILES)
 
 
 def test_each_node_gets_only_its_files(multinode):
