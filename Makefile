@@ -5,8 +5,10 @@ PY := $(VENV)/bin/python
 SW := $(VENV)/bin/stackwright
 INVENTORY ?= inventories/aio.yml
 HOST_PACKAGES := python3-venv python3-pip systemd-container debootstrap apt-cacher-ng iptables openssh-client iproute2 graphviz openvswitch-switch ethtool iputils-ping
+# for the tests only: Horizon is logged into with a headless browser
+TEST_HOST_PACKAGES := chromium chromium-driver
 
-.PHONY: demo test install host-packages lint unit e2e molecule bench clean lab-down
+.PHONY: demo test install host-packages test-host-packages lint unit e2e molecule bench clean lab-down
 
 # Install the tool, bring up the aio lab and deploy it.
 demo: install
@@ -22,12 +24,13 @@ demo: install
 	@echo "  $(SW) lab down $(INVENTORY)          # remove the lab"
 
 # Lint, unit tests, the end-to-end lab tests (lab up, deploy, verify,
-# idempotent re-run, lab down) and the roles' molecule scenarios.  To stay
-# inside CI's 80 minutes, nova/default and neutron/default are left to
-# `make molecule`: the aio end-to-end test deploys both roles and boots a
-# server through them in the same run.
-CI_MOLECULE_SKIP ?= nova/default neutron/default
-test: install
+# Horizon in Chromium, idempotent re-run, lab down) and the roles' molecule
+# scenarios.  To stay inside CI's 80 minutes, the scenarios of the roles the
+# aio end-to-end test deploys and exercises in the same run (a server boots
+# through Nova and Neutron and gets a Ceph volume from Cinder) are left to
+# `make molecule`.
+CI_MOLECULE_SKIP ?= nova/default neutron/default cinder/default ceph/default
+test: install test-host-packages
 	$(MAKE) lint
 	$(PY) -m pytest -q -ra tests
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH MOLECULE_SKIP="$(CI_MOLECULE_SKIP)" scripts/molecule-all
@@ -37,6 +40,11 @@ molecule: install
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH scripts/molecule-all
 
 install: host-packages $(VENV)/.installed
+
+test-host-packages:
+	@if ! dpkg -s $(TEST_HOST_PACKAGES) >/dev/null 2>&1; then \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(TEST_HOST_PACKAGES); \
+	fi
 
 host-packages:
 	@if ! dpkg -s $(HOST_PACKAGES) >/dev/null 2>&1; then \

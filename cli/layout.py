@@ -116,6 +116,16 @@ def runs_neutron_agent(inv: Inventory, node: Node) -> bool:
         "controller" in node.roles and not inv.nodes_with_role("network"))
 
 
+def ceph_nodes(inv: Inventory) -> tuple[list[str], list[str]]:
+    """(monitors, OSD nodes) of the cloud's Ceph cluster: OSDs on every
+    storage node, monitors (with managers) on the first one or, from three
+    storage nodes on, the first three.  Empty without services.ceph."""
+    if not inv.cloud.services.ceph:
+        return [], []
+    osds = sorted(n.name for n in inv.nodes_with_role("storage"))
+    return osds[: 3 if len(osds) >= 3 else 1], osds
+
+
 def _is_provider(net: Network) -> bool:
     return net.role == "external" or (net.role == "tenant" and net.segmentation in ("vlan", "flat"))
 

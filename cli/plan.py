@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .checks import linux_bond_mode
-from .layout import NodeLayout, Port, node_layout
+from .layout import NodeLayout, Port, ceph_nodes, node_layout
 from .model import Bond, Inventory, Network, Node
 
 # The services each node role runs.  In the seeds' scheme 1 (no network
@@ -68,8 +68,7 @@ def services_for(inv: Inventory, node: Node) -> list[str]:
             out += NETWORK_SERVICES
         svc = inv.cloud.services
         out += [s for s, on in (("heat-api", svc.heat), ("heat-engine", svc.heat), ("swift-proxy", svc.swift),
-                                ("ceilometer-central", svc.ceilometer), ("ceph-mon", svc.ceph),
-                                ("ceph-mgr", svc.ceph)) if on]
+                                ("ceilometer-central", svc.ceilometer)) if on]
     if "network" in node.roles:
         out += NETWORK_SERVICES
     if "compute" in node.roles:
@@ -80,7 +79,10 @@ def services_for(inv: Inventory, node: Node) -> list[str]:
         out += STORAGE_SERVICES
         if inv.cloud.services.swift:
             out += ["swift-account", "swift-container", "swift-object"]
-        if inv.cloud.services.ceph:
+        monitors, osds = ceph_nodes(inv)
+        if node.name in monitors:
+            out += ["ceph-mon", "ceph-mgr"]
+        if node.name in osds:
             out.append("ceph-osd")
     return list(dict.fromkeys(out))
 

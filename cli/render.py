@@ -11,7 +11,7 @@ from typing import Any
 
 import jinja2
 
-from .layout import node_layout, runs_neutron_agent
+from .layout import ceph_nodes, node_layout, runs_neutron_agent
 from .model import Inventory, Node
 from .paths import data_dir
 
@@ -30,6 +30,9 @@ SERVICE_GROUPS: dict[str, tuple[str, ...]] = {
     "nova": ("controller",),
     "nova_compute": ("compute",),
     "neutron_server": ("controller",),
+    "cinder": ("controller",),
+    "cinder_volume": ("storage",),
+    "horizon": ("controller",),
 }
 
 
@@ -129,10 +132,13 @@ def groups(inv: Inventory) -> dict[str, list[str]]:
 def host_groups(inv: Inventory) -> dict[str, list[str]]:
     """Groups that do not follow from node roles alone."""
     gateways = inv.nodes_with_role("network") or inv.nodes_with_role("controller")
+    ceph_mons, ceph_osds = ceph_nodes(inv)
     return {
         "openvswitch": sorted(n.name for n in inv.nodes if node_layout(inv, n).ovs),
         "neutron_ovs_agent": sorted(n.name for n in inv.nodes if runs_neutron_agent(inv, n)),
         "neutron_gateway": sorted(n.name for n in gateways),
+        "ceph_mon": ceph_mons,
+        "ceph_osd": ceph_osds,
     }
 
 

@@ -24,6 +24,7 @@ from rich.table import Table
 # Console markers printed by the test guest (post_deploy role's builder).
 DHCP_MARK = re.compile(r"STACKWRIGHT-DHCP (\S+)")
 METADATA_MARK = re.compile(r"STACKWRIGHT-METADATA (\S+)")
+DISK_MARK = re.compile(r"STACKWRIGHT-DISK (\S+) (\d+) sectors")
 
 
 class StepFailed(Exception):
@@ -215,7 +216,12 @@ class Verify:
         self.conn.compute.create_volume_attachment(self._server, volume_id=vol.id)
         self.conn.block_storage.wait_for_status(vol, "in-use", failures=["error", "error_attaching"],
                                                 wait=self.opts.timeout)
-        return f"1 GiB volume {vol.id} created and attached"
+        # the guest reports disks that appear after boot: the volume, 1 GiB
+        found = wait_for("the volume as a disk in the guest's console log",
+                         lambda: DISK_MARK.search(self._console()), self.opts.timeout, interval=3)
+        if int(found.group(2)) != 2 * 1024 * 1024:
+            raise StepFailed(f"guest sees {found.group(1)} with {found.group(2)} sectors, not 1 GiB")
+        return f"1 GiB volume {vol.id} attached; the guest sees it as /dev/{found.group(1)}"
 
     def _delete_volume(self, vol: Any) -> None:
         attachments = self.conn.compute.volume_attachments(self._server) if self._server else []

@@ -10,6 +10,10 @@ comma-separated values, booleans ``true``/``false``, ``None`` drops the key
 ``stackwright_vlan_range`` and ``stackwright_bridge_mapping`` turn an
 inventory network (group_vars ``stackwright_networks``) into the ML2 and OVS
 agent settings of its provider network.
+
+``stackwright_ceph_endpoint`` picks the address (and its network) a node's
+Ceph daemons and clients use: the storage network where it has one, else
+management.
 """
 
 from __future__ import annotations
@@ -54,6 +58,21 @@ def bridge_mapping(net: dict[str, Any]) -> str:
     return f"{net['physnet']}:{net['bridge']}"
 
 
+def ceph_endpoint(host: dict[str, Any]) -> dict[str, str]:
+    """{address, cidr} of a node's Ceph traffic, from its hostvars."""
+    networks = host.get("stackwright_node_networks") or {}
+    for role in ("storage", "management"):
+        for net in networks.values():
+            if net.get("role") == role:
+                return {"address": str(net["address"]), "cidr": str(net["cidr"])}
+    raise ValueError(f"node {host.get('inventory_hostname')} has no storage or management address")
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"to_ini": to_ini, "stackwright_vlan_range": vlan_range, "stackwright_bridge_mapping": bridge_mapping}
+        return {
+            "to_ini": to_ini,
+            "stackwright_vlan_range": vlan_range,
+            "stackwright_bridge_mapping": bridge_mapping,
+            "stackwright_ceph_endpoint": ceph_endpoint,
+        }

@@ -1,7 +1,8 @@
 """End to end on the built-in lab: lab up, deploy the aio inventory, use
 the cloud from this host (Keystone, catalog, an image round trip), run
 `stackwright verify` (a server boots, gets DHCP and metadata, answers ping
-on a floating IP), deploy again (no change), lab down.
+on a floating IP, gets a Ceph RBD volume attached), log into Horizon with
+headless Chromium (screenshot kept), deploy again (no change), lab down.
 
 Uses its own copy of the aio inventory (cloud `e2e`, other subnets) so a
 demo lab of the real aio inventory is left alone.  Timings are printed, not
@@ -29,6 +30,44 @@ pytestmark = [
 ]
 
 INVENTORY = Path(__file__).resolve().parents[2] / "inventories" / "aio.yml"
+# Screenshots and other artifacts of the test run (CI keeps this folder).
+ARTIFACTS = Path(os.environ.get("STACKWRIGHT_TEST_ARTIFACTS", "test-artifacts")).resolve()
+
+
+def horizon_login(url: str, user: str, password: str, screenshot: Path) -> Path:
+    """Log into Horizon with headless Chromium (Debian's chromium and
+    chromium-driver); wait for the project overview; keep a screenshot."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1280,900", "--no-proxy-server"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    screenshot.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        driver.get(url)
+        wait = WebDriverWait(driver, 60)
+        wait.until(ec.presence_of_element_located((By.ID, "id_username")))
+        assert "/auth/login/" in driver.current_url, driver.current_url
+        driver.find_element(By.ID, "id_username").send_keys(user)
+        driver.find_element(By.ID, "id_password").send_keys(password)
+        driver.find_element(By.ID, "loginBtn").click()
+        try:
+            wait.until(ec.url_contains("/project/"))
+            wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".page-header")))
+        finally:
+            driver.save_screenshot(str(screenshot))
+        assert "Overview" in driver.find_element(By.CSS_SELECTOR, ".page-header").text
+        assert user in driver.page_source
+    finally:
+        driver.quit()
+    return screenshot
 
 
 def sw(*args: str, env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -93,7 +132,8 @@ def test_lab_deploy_verify_and_idempotence(lab_inventory: Path):
     assert endpoints.returncode == 0, endpoints.stderr
     urls = {(e["Service Name"], e["Interface"]): e["URL"] for e in json.loads(endpoints.stdout)}
     for service, port, path in (("keystone", 5000, "/v3"), ("placement", 8778, ""), ("glance", 9292, ""),
-                                ("nova", 8774, "/v2.1"), ("neutron", 9696, "")):
+                                ("nova", 8774, "/v2.1"), ("neutron", 9696, ""),
+                                ("cinder", 8776, "/v3/%(project_id)s")):
         assert urls[(service, "public")] == f"http://10.63.0.11:{port}{path}"  # API network
         assert urls[(service, "internal")] == f"http://10.62.0.11:{port}{path}"  # management network
         assert urls[(service, "admin")] == f"http://10.62.0.11:{port}{path}"
@@ -114,7 +154,8 @@ def test_lab_deploy_verify_and_idempotence(lab_inventory: Path):
     assert set(projects.stdout.split()) == {"admin", "service"}
 
     # the cloud works end to end: a server boots, gets DHCP and metadata,
-    # answers on a floating IP from this host; everything is cleaned up
+    # answers on a floating IP from this host, gets a volume; everything is
+    # cleaned up
     start = time.monotonic()
     verify = sw("verify", str(lab_inventory), check=False)
     timings["verify"] = time.monotonic() - start
@@ -122,9 +163,10 @@ def test_lab_deploy_verify_and_idempotence(lab_inventory: Path):
     steps = {name: result for result, name in re.findall(r"^\s*(passed|failed|skipped) (.+?) \(", verify.stdout, re.M)}
     assert steps == {
         "services up": "passed", "boot a server": "passed", "DHCP address": "passed", "metadata service": "passed",
-        "floating IP answers ping": "passed", "volume attached": "skipped", "clean up": "passed",
+        "floating IP answers ping": "passed", "volume attached": "passed", "clean up": "passed",
     }, verify.stdout
-    assert "no Block Storage (Cinder) service" in verify.stdout
+    volumes = openstack(clouds, "volume", "list", "--all-projects", "-f", "value", "-c", "ID")
+    assert volumes.returncode == 0 and volumes.stdout.strip() == "", "verify left volumes behind"
     servers = openstack(clouds, "server", "list", "--all-projects", "-f", "value", "-c", "Name")
     assert servers.stdout.strip() == "", "verify left servers behind"
     flavors = openstack(clouds, "flavor", "list", "-f", "value", "-c", "Name")
@@ -140,6 +182,22 @@ def test_lab_deploy_verify_and_idempotence(lab_inventory: Path):
     for port in ("3306", "5672", "11211", "25672"):
         bound = {a for a in local if a.endswith(f":{port}")}
         assert bound == {f"10.62.0.11:{port}"}, (port, bound)
+    # Horizon (Apache) on the management and API addresses, nowhere else
+    assert {a for a in local if a.endswith(":80")} == {"10.62.0.11:80", "10.63.0.11:80"}
+    # Ceph: healthy enough to serve (one OSD in the lab: no redundancy warning)
+    health = subprocess.run([*lab.ssh_args(node), "ceph", "status", "-f", "json"], capture_output=True,
+                            text=True, check=True).stdout
+    status = json.loads(health)
+    assert status["osdmap"]["num_up_osds"] == status["osdmap"]["num_osds"] == 1
+    assert {s["state_name"] for s in status["pgmap"]["pgs_by_state"]} == {"active+clean"}, status["pgmap"]
+
+    # Horizon in a real browser: log in, land on the overview page
+    password = next(line.split(":", 1)[1].strip().strip("'\"") for line in secrets.read_text().splitlines()
+                    if line.startswith("keystone_admin_password:"))
+    start = time.monotonic()
+    shot = horizon_login("http://10.63.0.11/", "admin", password, ARTIFACTS / "horizon-overview.png")
+    timings["horizon login"] = time.monotonic() - start
+    assert shot.stat().st_size > 10000
     # RabbitMQ: the guest user is gone, the OpenStack user exists
     users = subprocess.run([*lab.ssh_args(node), "rabbitmqctl", "-q", "list_users"], capture_output=True,
                            text=True, check=True).stdout

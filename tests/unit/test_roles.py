@@ -57,3 +57,15 @@ def test_commands_declare_changed_when(role: Path):
     for path, task in _tasks(role):
         if any(k in task for k in ("ansible.builtin.command", "ansible.builtin.shell")):
             assert "changed_when" in task or "creates" in str(task.get("args", "")), f"{path.name}: {task['name']}"
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
+def test_free_form_commands_split(role: Path):
+    """Ansible splits a free-form command/shell string before running it: an
+    odd quote (an apostrophe in a comment) fails the task at load time."""
+    from ansible.parsing.splitter import split_args
+
+    for _path, task in _tasks(role):
+        for key in ("ansible.builtin.command", "ansible.builtin.shell"):
+            if isinstance(task.get(key), str):
+                split_args(task[key])  # raises on unbalanced quotes or Jinja blocks

@@ -150,3 +150,53 @@ def test_nova_transport_url_lists_every_broker(tmp_path):
     compute = files["nova-compute.conf"]
     assert compute["libvirt"]["virt_type"] == "qemu" and compute["libvirt"]["cpu_mode"] == "none"
     assert compute["libvirt"]["live_migration_scheme"] == "tcp"
+
+
+CINDER_FILES = ("[{path: cinder.conf, content: \"{{ _cinder_conf | combine({_cinder_backend_name: "
+                "_cinder_backends[cinder_backend]}) }}\"}]")
+
+
+def test_cinder_lvm_backend_without_ceph(tmp_path):
+    """fuel-bonded has no Ceph: LVM + iSCSI, the target on the storage network."""
+    configs = render_configs(tmp_path, "fuel-bonded.yml", "cinder", CINDER_FILES)
+    conf = configs["node3"]["cinder.conf"]
+    assert conf["DEFAULT"]["enabled_backends"] == "lvm-1"
+    assert conf["DEFAULT"]["default_volume_type"] == "lvm-1"
+    backend = conf["lvm-1"]
+    assert backend["volume_driver"] == "cinder.volume.drivers.lvm.LVMVolumeDriver"
+    assert backend["volume_group"] == "cinder-volumes"
+    assert backend["target_helper"] == "tgtadm" and backend["target_protocol"] == "iscsi"
+    assert backend["target_ip_address"] == "192.168.1.13"  # node3's storage address
+    assert "rbd-1" not in conf
+    assert conf["database"]["connection"].startswith("mysql+pymysql://cinder:")
+    assert conf["DEFAULT"]["transport_url"].count(":5672") == 1
+
+
+def test_cinder_rbd_backend_with_ceph(tmp_path):
+    """multinode enables Ceph: the rbd backend with the libvirt secret's UUID."""
+    configs = render_configs(tmp_path, "multinode.yml", "cinder", CINDER_FILES)
+    conf = configs["sto1"]["cinder.conf"]
+    backend = conf["rbd-1"]
+    assert backend["volume_driver"] == "cinder.volume.drivers.rbd.RBDDriver"
+    assert backend["rbd_pool"] == "volumes" and backend["rbd_user"] == "cinder"
+    assert len(backend["rbd_secret_uuid"]) == 36
+    # every cinder-volume serves the same pool under one service host
+    assert backend["backend_host"] == "rbd"
+    assert "lvm-1" not in conf
+    # the same file everywhere: the secret UUID is the cloud's, not per node
+    assert {c["cinder.conf"]["rbd-1"]["rbd_secret_uuid"] for c in configs.values()} == {backend["rbd_secret_uuid"]}
+
+
+def test_ceph_conf_for_one_storage_node(tmp_path):
+    configs = render_configs(tmp_path, "multinode.yml", "ceph", "[{path: ceph.conf, content: \"{{ _ceph_conf }}\"}]")
+    conf = configs["sto1"]["ceph.conf"]
+    assert conf["global"]["mon_host"] == "[v2:10.52.0.41:3300,v1:10.52.0.41:6789]"
+    assert conf["global"]["mon_initial_members"] == "sto1"
+    assert conf["global"]["public_network"] == "10.52.0.0/24"
+    # one OSD: one replica, allowed explicitly
+    assert conf["global"]["osd_pool_default_size"] == "1"
+    assert conf["global"]["mon_allow_pool_size_one"] == "true"
+    assert conf["osd"]["bluestore_block_create"] == "true"
+    assert len(conf["global"]["fsid"]) == 36
+    # clients (compute nodes) get the same file
+    assert configs["cmp1"]["ceph.conf"]["global"]["mon_host"] == conf["global"]["mon_host"]
