@@ -118,9 +118,10 @@ def test_lab_deploy_verify_and_idempotence(lab_inventory: Path):
     # no secret reaches the terminal, nor the run's logs and artifacts (the
     # file's UUIDs - Ceph's fsid, the libvirt secret's name - are
     # identifiers that Ceph and virsh print, not secrets)
-    values = [line.split(":", 1)[1].strip().strip("'\"") for line in secrets.read_text().splitlines()
-              if ":" in line and not line.startswith("#") and line.split(":", 1)[0] in PASSWORDS]
-    assert len(values) == len(PASSWORDS)
+    secret_values = {name.strip(): value.strip().strip("'\"") for name, value in
+                     (line.split(":", 1) for line in secrets.read_text().splitlines()
+                      if ":" in line and not line.startswith("#"))}
+    values = [secret_values[name] for name in PASSWORDS]
     artifacts = lab_inventory.parent / ".stackwright" / "e2e" / "runner"
     logged = "\n".join(p.read_text(errors="replace") for p in artifacts.rglob("*") if p.is_file())
     assert len(logged) > 10000, "the run left its event log"
@@ -196,10 +197,9 @@ def test_lab_deploy_verify_and_idempotence(lab_inventory: Path):
     assert {s["state_name"] for s in status["pgmap"]["pgs_by_state"]} == {"active+clean"}, status["pgmap"]
 
     # Horizon in a real browser: log in, land on the overview page
-    password = next(line.split(":", 1)[1].strip().strip("'\"") for line in secrets.read_text().splitlines()
-                    if line.startswith("keystone_admin_password:"))
     start = time.monotonic()
-    shot = horizon_login("http://10.63.0.11/", "admin", password, ARTIFACTS / "horizon-overview.png")
+    shot = horizon_login("http://10.63.0.11/", "admin", secret_values["keystone_admin_password"],
+                         ARTIFACTS / "horizon-overview.png")
     timings["horizon login"] = time.monotonic() - start
     assert shot.stat().st_size > 10000
     # RabbitMQ: the guest user is gone, the OpenStack user exists
