@@ -4,8 +4,14 @@ Each node gets its own network namespace (created here, ``ip netns``), one
 veth per NIC of its inventory entry, plugged into a host bridge per network
 segment (networks that share a NIC untagged share a segment).  The host takes
 the last address of each management/api/external network, serves the package
-archive through apt-cacher-ng on the management bridge, and never routes
-for the nodes: they get no default route and FORWARD drops their traffic.
+archive on the management bridge, and never routes for the nodes: they get
+no default route and FORWARD drops their traffic.
+
+The package cache is one apt-cacher-ng for every lab on this machine
+(several labs run side by side: molecule lanes, tests); it listens on the
+host's loopback only and each lab's management bridge forwards its proxy
+port to it.  apt-cacher-ng does not support two daemons on one cache
+directory: they race on index files and a node's apt can stall.
 
 Everything this module creates is recorded under the lab directory so that
 ``down`` removes exactly that and nothing else.
@@ -42,7 +48,8 @@ BASE_PACKAGES = (
 HOST_TOOLS = {"systemd-nspawn": "systemd-container", "debootstrap": "debootstrap",
               "apt-cacher-ng": "apt-cacher-ng", "ssh": "openssh-client", "iptables": "iptables",
               "ovs-vswitchd": "openvswitch-switch", "ethtool": "ethtool", "ping": "iputils-ping"}
-PROXY_PORT = 3142
+PROXY_PORT = 3142  # what the nodes connect to, on their bridge address
+SHARED_PROXY = ("127.0.0.1", 3143)  # the one apt-cacher-ng (not the distribution's 3142)
 HOST_NETWORK_ROLES = ("management", "api", "external", "admin")
 
 
@@ -248,7 +255,12 @@ class Lab:
             cidr = f"{host_address(self.inv, net_name)}/{self.inv.network(net_name).cidr.prefixlen}"
             if f" {cidr} " not in have:
                 run("ip", "addr", "add", cidr, "dev", dev)
-        for rule in reversed(_forward_rules(dev)):
+        rules = _forward_rules(dev)
+        if self.ssh_network() in nets:
+            # the nodes' proxy port leads to the shared cache on loopback
+            run("sysctl", "-q", "-w", f"net.ipv4.conf.{dev}.route_localnet=1")
+            rules += _proxy_rules(dev, self.proxy_address())
+        for rule in reversed(rules):
             if subprocess.run(["iptables", "-w", "-C", *rule], capture_output=True, check=False).returncode != 0:
                 run("iptables", "-w", "-I", *rule)
 
@@ -331,20 +343,33 @@ class Lab:
                 self._vsctl("--may-exist", "add-port", "lab", end, "--", "set", "port", end, *settings)
 
     def ensure_proxy(self) -> None:
-        acng = self.dir / "acng"
-        pidfile = acng / "pid"
-        if _alive(pidfile):
-            return
-        conf = acng / "conf"
-        shutil.rmtree(conf, ignore_errors=True)
-        shutil.copytree("/etc/apt-cacher-ng", conf)
-        (conf / "backends_debian").write_text(debian_archive_uri() + "\n")
-        (acng / "log").mkdir(parents=True, exist_ok=True)
-        cache = Path("/var/cache/apt-cacher-ng")
-        cache.mkdir(parents=True, exist_ok=True)
-        run("/usr/sbin/apt-cacher-ng", "-c", str(conf), "ForeGround=0", f"BindAddress={self.proxy_address()}",
-            f"Port={PROXY_PORT}", f"PidFile={pidfile}", f"LogDir={acng / 'log'}", f"CacheDir={cache}")
-        _wait(lambda: _port_open(self.proxy_address(), PROXY_PORT), 20, "apt-cacher-ng did not start")
+        """Start the machine's shared apt-cacher-ng unless it runs already."""
+        with _proxy_lock():
+            if _alive(proxy_dir() / "pid"):
+                return
+            conf = proxy_dir() / "conf"
+            shutil.rmtree(conf, ignore_errors=True)
+            shutil.copytree("/etc/apt-cacher-ng", conf)
+            (conf / "backends_debian").write_text(debian_archive_uri() + "\n")
+            (proxy_dir() / "log").mkdir(parents=True, exist_ok=True)
+            cache = Path("/var/cache/apt-cacher-ng")
+            cache.mkdir(parents=True, exist_ok=True)
+            address, port = SHARED_PROXY
+            run("/usr/sbin/apt-cacher-ng", "-c", str(conf), "ForeGround=0", f"BindAddress={address}",
+                f"Port={port}", f"PidFile={proxy_dir() / 'pid'}", f"LogDir={proxy_dir() / 'log'}",
+                f"CacheDir={cache}")
+            # the daemon writes its pid file after it listens: wait for both,
+            # or the next lab would start a second one (which fails to bind
+            # and takes the pid file with it)
+            _wait(lambda: _port_open(address, port) and _alive(proxy_dir() / "pid"), 20,
+                  "apt-cacher-ng did not start")
+
+    def release_proxy(self) -> None:
+        """Stop the shared apt-cacher-ng when no other lab is left."""
+        with _proxy_lock():
+            others = [d for d in self.dir.parent.iterdir() if d.is_dir() and d != self.dir]
+            if not others:
+                _stop(proxy_dir() / "pid", timeout=10)
 
     # -- nodes -------------------------------------------------------------------
     def ensure_key(self) -> None:
@@ -368,9 +393,11 @@ class Lab:
         (tmp / "etc/hosts").write_text(f"127.0.0.1 localhost\n127.0.1.1 {node.name}\n")
         (tmp / "etc/resolv.conf").unlink(missing_ok=True)
         (tmp / "etc/resolv.conf").write_text("# the lab has no DNS: names come from /etc/hosts\n")
-        # apt through the host's caching proxy, from the host's own Debian archives
+        # apt through the host's caching proxy, from the host's own Debian
+        # archives; a stalled or failed download is retried, not waited on
         (tmp / "etc/apt/apt.conf.d/01stackwright-lab-proxy").write_text(
-            f'Acquire::http::Proxy "http://{self.proxy_address()}:{PROXY_PORT}";\n')
+            f'Acquire::http::Proxy "http://{self.proxy_address()}:{PROXY_PORT}";\n'
+            'Acquire::http::Timeout "60";\nAcquire::Retries "3";\n')
         (tmp / "etc/apt/sources.list").write_text("")
         # lab nodes are throw-away: dpkg need not fsync every file it unpacks
         (tmp / "etc/dpkg/dpkg.cfg.d/stackwright-lab").write_text("force-unsafe-io\n")
@@ -558,7 +585,7 @@ class Lab:
             for j, _ in enumerate(node.nics):
                 if self._link_exists(self.veth(i, j)):
                     run("ip", "link", "del", self.veth(i, j), check=False)
-        _stop(self.dir / "acng" / "pid", timeout=10)
+        _stop(self.dir / "acng" / "pid", timeout=10)  # a lab's own proxy (before the shared one)
         if self.switched:
             _stop(self.switch_dir / "ovs-vswitchd.pid", timeout=10)
             _stop(self.switch_dir / "ovsdb-server.pid", timeout=10)
@@ -566,12 +593,13 @@ class Lab:
                 run("ip", "netns", "del", self.switch_ns(), check=False)
         host_devs = [self.uplink(v) for v in sorted(set(switch_vlans(self.inv).values()))] if self.switched else []
         for dev in host_devs + [seg.bridge for seg in segments(self.inv)]:
-            for rule in _forward_rules(dev):
+            for rule in _forward_rules(dev) + _proxy_rules(dev, self.proxy_address()):
                 while subprocess.run(["iptables", "-w", "-D", *rule], capture_output=True, check=False).returncode == 0:
                     pass
             if self._link_exists(dev):
                 run("ip", "link", "del", dev, check=False)
         shutil.rmtree(self.dir, ignore_errors=True)
+        self.release_proxy()
 
 
 # -- helpers ------------------------------------------------------------------
@@ -595,6 +623,26 @@ def _forward_rules(bridge: str) -> list[list[str]]:
         ["FORWARD", "-i", bridge, "-j", "DROP", *tag],
         ["FORWARD", "-o", bridge, "-j", "DROP", *tag],
     ]
+
+
+def _proxy_rules(dev: str, address: str) -> list[list[str]]:
+    """The nat rule that hands a lab's proxy port to the shared cache."""
+    shared = ":".join(map(str, SHARED_PROXY))
+    return [["PREROUTING", "-t", "nat", "-i", dev, "-p", "tcp", "-d", address, "--dport", str(PROXY_PORT),
+             "-j", "DNAT", "--to-destination", shared, "-m", "comment", "--comment", "stackwright-lab"]]
+
+
+def proxy_dir() -> Path:
+    return state_dir() / "proxy"
+
+
+@contextlib.contextmanager
+def _proxy_lock() -> Iterator[None]:
+    """Labs start and stop the shared proxy one at a time."""
+    proxy_dir().mkdir(parents=True, exist_ok=True)
+    with open(proxy_dir() / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def _pid(pidfile: Path) -> int | None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from stackwright.lab import Lab, segments
+from stackwright.lab import Lab, _alive, proxy_dir, segments
 from stackwright.loader import load
 from stackwright.secrets import PASSWORDS
 
@@ -71,9 +71,17 @@ def horizon_login(url: str, user: str, password: str, screenshot: Path) -> Path:
     return screenshot
 
 
+def _tail(output: str | bytes | None, lines: int = 60) -> str:
+    text = output.decode(errors="replace") if isinstance(output, bytes) else output or ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
 def sw(*args: str, env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([sys.executable, "-m", "stackwright", *args], capture_output=True, text=True,
-                          env=env, check=False, timeout=3600)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "stackwright", *args], capture_output=True, text=True,
+                              env=env, check=False, timeout=3600)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"stackwright {' '.join(args)} did not finish in {e.timeout:.0f}s\n{_tail(e.stdout)}")
     if check and proc.returncode != 0:
         pytest.fail(f"stackwright {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -225,4 +233,10 @@ def test_lab_down_removes_what_it_made(lab_inventory: Path):
     for seg in segments(inv):
         assert not Path(f"/sys/class/net/{seg.bridge}").exists()
     assert not Path(f"/run/netns/{lab.netns(inv.nodes[0])}").exists()
+    devices = {seg.bridge for seg in segments(inv)}
+    rules = subprocess.run(["iptables-save"], capture_output=True, text=True, check=True).stdout.splitlines()
+    left = [r for r in rules if "stackwright-lab" in r and any(f" {d} " in r for d in devices)]
+    assert not left, f"iptables rules left behind: {left}"
+    if not any(d.is_dir() for d in lab.dir.parent.iterdir()):
+        assert not _alive(proxy_dir() / "pid"), "the shared apt proxy outlives the last lab"
     assert lab.image.exists(), "the base image is kept for the next lab"

@@ -69,9 +69,17 @@ print(json.dumps(out))
 """
 
 
+def _tail(output: str | bytes | None, lines: int = 60) -> str:
+    text = output.decode(errors="replace") if isinstance(output, bytes) else output or ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
 def sw(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([sys.executable, "-m", "stackwright", *args], capture_output=True, text=True,
-                          check=False, timeout=3600)
+    try:  # prepare+network takes a minute or two: a stalled run fails here, with its output
+        proc = subprocess.run([sys.executable, "-m", "stackwright", *args], capture_output=True, text=True,
+                              check=False, timeout=1200)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"stackwright {' '.join(args)} did not finish in {e.timeout:.0f}s\n{_tail(e.stdout)}")
     if check and proc.returncode != 0:
         pytest.fail(f"stackwright {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return proc
