@@ -5,7 +5,7 @@ one mechanism all OpenStack config files use: each role builds its settings
 as a mapping, merges the operator's ``<role>_<file>_overrides`` into it with
 ``combine(recursive=True)`` and renders the result.  Lists become
 comma-separated values, booleans ``true``/``false``, ``None`` drops the key
-(so an override can remove a default).
+or the whole section (so an override can remove a default).
 
 ``stackwright_vlan_range`` and ``stackwright_bridge_mapping`` turn an
 inventory network (group_vars ``stackwright_networks``) into the ML2 and OVS
@@ -36,7 +36,9 @@ def to_ini(config: dict[str, dict[str, Any]]) -> str:
         sections.remove("DEFAULT")
         sections.insert(0, "DEFAULT")
     for section in sections:
-        values = config[section] or {}
+        if config[section] is None:
+            continue
+        values = config[section]
         out.append(f"[{section}]")
         for key, value in values.items():
             if value is None:

@@ -162,7 +162,19 @@ def test_lab_deploy_verify_and_idempotence(lab_inventory: Path):
     saved = openstack(clouds, "image", "save", "--file", str(back), image["id"])
     assert saved.returncode == 0, saved.stderr
     assert back.read_bytes() == data.read_bytes()
+    # the cloud runs Ceph: the image is kept in its images pool, and deleting
+    # the image removes it there
+    inv = load(lab_inventory)
+    lab = Lab(inv)
+    node = inv.nodes[0]
+
+    def rbd_images() -> list[str]:
+        return subprocess.run([*lab.ssh_args(node), "rbd", "-p", "images", "ls"], capture_output=True,
+                              text=True, check=True).stdout.split()
+
+    assert image["id"] in rbd_images()
     assert openstack(clouds, "image", "delete", image["id"]).returncode == 0
+    assert image["id"] not in rbd_images()
     projects = openstack(clouds, "project", "list", "-f", "value", "-c", "Name")
     assert set(projects.stdout.split()) == {"admin", "service"}
 
@@ -186,9 +198,6 @@ def test_lab_deploy_verify_and_idempotence(lab_inventory: Path):
     assert {"m1.nano", "m1.tiny", "m1.small"} <= set(flavors.stdout.split())
 
     # shared services listen on the management address only
-    inv = load(lab_inventory)
-    lab = Lab(inv)
-    node = inv.nodes[0]
     listening = subprocess.run([*lab.ssh_args(node), "ss", "-Hltn"], capture_output=True, text=True,
                                check=True).stdout
     local = {line.split()[3] for line in listening.splitlines()}

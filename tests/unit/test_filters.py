@@ -19,3 +19,8 @@ def test_to_ini_orders_default_first_and_formats_values():
         "[DEFAULT]\ndebug = false\nservers = a:1,b:2\n\n"
         "[database]\nconnection = mysql+pymysql://u:p@h/db\nmax_retries = -1\n"
     )
+
+
+def test_to_ini_drops_a_section_set_to_none_and_keeps_an_empty_one():
+    text = filters.to_ini({"rbd": None, "file": {}, "glance_store": {"default_backend": "file"}})
+    assert text == "[file]\n\n[glance_store]\ndefault_backend = file\n"

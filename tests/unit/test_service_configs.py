@@ -200,3 +200,24 @@ def test_ceph_conf_for_one_storage_node(tmp_path):
     assert len(conf["global"]["fsid"]) == 36
     # clients (compute nodes) get the same file
     assert configs["cmp1"]["ceph.conf"]["global"]["mon_host"] == conf["global"]["mon_host"]
+
+
+GLANCE_FILES = "[{path: glance-api.conf, content: \"{{ _glance_api_conf }}\"}]"
+
+
+def test_glance_keeps_images_in_ceph_when_the_cloud_runs_ceph(tmp_path):
+    conf = render_configs(tmp_path, "multinode.yml", "glance", GLANCE_FILES)["ctl1"]["glance-api.conf"]
+    assert conf["glance_store"]["default_backend"] == "rbd"
+    # the file store stays readable: images uploaded before Ceph keep working
+    assert [b.strip() for b in conf["DEFAULT"]["enabled_backends"].split(",")] == ["rbd:rbd", "file:file"]
+    assert conf["rbd"]["rbd_store_pool"] == "images" and conf["rbd"]["rbd_store_user"] == "glance"
+    assert conf["DEFAULT"]["show_image_direct_url"] == "true"  # Cinder clones from the image's location
+
+
+def test_glance_file_store_without_ceph(tmp_path):
+    conf = render_configs(tmp_path, "fuel-bonded.yml", "glance", GLANCE_FILES)["node1"]["glance-api.conf"]
+    assert conf["glance_store"]["default_backend"] == "file"
+    assert conf["DEFAULT"]["enabled_backends"] == "file:file"
+    assert not conf.has_section("rbd")
+    assert conf["DEFAULT"]["show_image_direct_url"] == "false"
+    assert conf["file"]["filesystem_store_datadir"] == "/var/lib/glance/images/"
