@@ -5,8 +5,9 @@ PY := $(VENV)/bin/python
 SW := $(VENV)/bin/stackwright
 INVENTORY ?= inventories/aio.yml
 HOST_PACKAGES := python3-venv python3-pip systemd-container debootstrap apt-cacher-ng iptables openssh-client iproute2 graphviz openvswitch-switch ethtool iputils-ping
-# for the tests only: Horizon is logged into with a headless browser
-TEST_HOST_PACKAGES := chromium chromium-driver
+# for the tests only: Horizon is logged into with a headless browser; the
+# Tempest workspace set-up runs the real `tempest init`
+TEST_HOST_PACKAGES := chromium chromium-driver tempest
 
 .PHONY: demo test install host-packages test-host-packages lint unit e2e molecule bench clean lab-down
 

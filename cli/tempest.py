@@ -81,13 +81,25 @@ def conf_values(conn: Any, cloud: dict[str, Any], image: str, flavor: str, flavo
     }
 
 
+def init_workspace(tempest: str, workspace: Path) -> None:
+    """`tempest init` the workspace once, registered in a workspace file of
+    our own: the user's global ~/.tempest/workspace.yaml may already name
+    another workspace like ours (tempest then refuses)."""
+    if (workspace / "etc").is_dir():
+        return
+    workspace.parent.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run([tempest, "init", "--name", "stackwright", "--workspace-path",
+                           str(workspace.parent / "tempest-workspaces.yaml"), str(workspace)],
+                          check=False, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise TempestError(f"tempest init {workspace} failed: {(proc.stderr or proc.stdout).strip()[-2000:]}")
+
+
 def run(workspace: Path, conf: str, regex: str | None, log: Path) -> tuple[int, Outcome]:
     tempest = shutil.which("tempest")
     if tempest is None:
         raise TempestError("tempest is not installed on this machine (Debian: apt-get install tempest)")
-    if not (workspace / "etc").is_dir():
-        workspace.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([tempest, "init", str(workspace)], check=True, capture_output=True, text=True)
+    init_workspace(tempest, workspace)
     target = workspace / "etc" / "tempest.conf"
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import configparser
+import shutil
 
-from stackwright.tempest import parse, render_conf
+import pytest
+
+from stackwright.tempest import TempestError, init_workspace, parse, render_conf
 
 # tempest run output (subunit-trace), as printed by Tempest 33
 
@@ -46,3 +49,29 @@ def test_conf_describes_the_cloud():
     assert conf["compute-feature-enabled"]["resize"] == "false"  # one compute node
     assert conf["validation"]["run_validation"] == "false"
     assert conf["network-feature-enabled"]["api_extensions"] == "agent,router"
+
+
+def test_workspace_is_made_beside_a_global_registry_that_already_names_tempest(tmp_path, monkeypatch):
+    """~/.tempest/workspace.yaml of an earlier run names a workspace
+    "tempest" elsewhere: ours is made anyway, and the global file is left
+    as it was."""
+    tempest = shutil.which("tempest")
+    assert tempest, "the tests need Debian's tempest (make test-host-packages installs it)"
+    home = tmp_path / "home"
+    (home / ".tempest").mkdir(parents=True)
+    registry = home / ".tempest" / "workspace.yaml"
+    registry.write_text("tempest: /somewhere/else/tempest\n")
+    monkeypatch.setenv("HOME", str(home))
+    workspace = tmp_path / "cloud" / "tempest"
+    init_workspace(tempest, workspace)
+    assert (workspace / "etc").is_dir()
+    assert registry.read_text() == "tempest: /somewhere/else/tempest\n"
+    assert str(workspace) in (workspace.parent / "tempest-workspaces.yaml").read_text()
+    init_workspace(tempest, workspace)  # a second run reuses it
+
+
+def test_workspace_failure_is_reported_with_tempest_own_words(tmp_path):
+    # our own registry names the workspace for another directory: tempest refuses
+    (tmp_path / "tempest-workspaces.yaml").write_text("stackwright: /somewhere/else\n")
+    with pytest.raises(TempestError, match=r"tempest init .* failed: .*stackwright"):
+        init_workspace(shutil.which("tempest") or "tempest", tmp_path / "tempest")
