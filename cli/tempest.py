@@ -13,11 +13,13 @@ import os
 import re
 import shutil
 import subprocess
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jinja2
+import requests
 
 from .paths import data_dir
 
@@ -78,7 +80,19 @@ def conf_values(conn: Any, cloud: dict[str, Any], image: str, flavor: str, flavo
         "compute_nodes": len(computes), "timeout": timeout,
         "volumes": conn.has_service("block-storage") or conn.has_service("volumev3"),
         "network_extensions": sorted(ext.alias for ext in conn.network.extensions()),
+        "dashboard_url": dashboard_url(cloud["auth"]["auth_url"]),
     }
+
+
+def dashboard_url(auth_url: str) -> str:
+    """Horizon's URL when it answers at / on the public Keystone host (where
+    Stackwright serves it), else ""."""
+    url = f"http://{urllib.parse.urlsplit(auth_url).hostname}/"
+    try:
+        ok = requests.get(url + "auth/login/", timeout=10).status_code == 200
+    except requests.RequestException:
+        ok = False
+    return url if ok else ""
 
 
 def init_workspace(tempest: str, workspace: Path) -> None:

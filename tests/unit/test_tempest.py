@@ -38,7 +38,7 @@ def test_conf_describes_the_cloud():
         "cloud": "aio", "admin_password": "s3cret-s3cret-s3cret", "auth_url": "http://10.43.0.11:5000/v3",
         "region": "RegionOne", "image_id": "img", "flavor_id": "f1", "flavor_alt_id": "f2",
         "public_network_id": "pub", "public_network_name": "public", "compute_nodes": 1, "timeout": 300,
-        "volumes": False, "network_extensions": ["agent", "router"],
+        "volumes": False, "network_extensions": ["agent", "router"], "dashboard_url": "",
     })
     conf = configparser.ConfigParser(interpolation=None)
     conf.read_string(text)
@@ -49,6 +49,20 @@ def test_conf_describes_the_cloud():
     assert conf["compute-feature-enabled"]["resize"] == "false"  # one compute node
     assert conf["validation"]["run_validation"] == "false"
     assert conf["network-feature-enabled"]["api_extensions"] == "agent,router"
+    assert conf["service_available"]["horizon"] == "false" and not conf.has_section("dashboard")
+
+
+def test_conf_points_tempest_at_a_dashboard_that_answers():
+    text = render_conf({
+        "cloud": "aio", "admin_password": "s3cret-s3cret-s3cret", "auth_url": "http://10.43.0.11:5000/v3",
+        "region": "RegionOne", "image_id": "img", "flavor_id": "f1", "flavor_alt_id": "f2",
+        "public_network_id": "pub", "public_network_name": "public", "compute_nodes": 2, "timeout": 300,
+        "volumes": True, "network_extensions": [], "dashboard_url": "http://10.43.0.11/",
+    })
+    conf = configparser.ConfigParser(interpolation=None)
+    conf.read_string(text)
+    assert conf["service_available"]["horizon"] == "true"
+    assert conf["dashboard"]["dashboard_url"] == "http://10.43.0.11/"
 
 
 def test_workspace_is_made_beside_a_global_registry_that_already_names_tempest(tmp_path, monkeypatch):
