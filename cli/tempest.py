@@ -104,7 +104,7 @@ def init_workspace(tempest: str, workspace: Path) -> None:
     workspace.parent.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run([tempest, "init", "--name", "stackwright", "--workspace-path",
                            str(workspace.parent / "tempest-workspaces.yaml"), str(workspace)],
-                          check=False, capture_output=True, text=True)
+                          check=False, capture_output=True, text=True, cwd=workspace.parent)  # its tempest.log
     if proc.returncode != 0:
         raise TempestError(f"tempest init {workspace} failed: {(proc.stderr or proc.stdout).strip()[-2000:]}")
 
