@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+from stackwright_cli import sw
 
 from stackwright.lab import Lab, _alive, proxy_dir, segments
 from stackwright.loader import load
@@ -69,22 +70,6 @@ def horizon_login(url: str, user: str, password: str, screenshot: Path) -> Path:
     finally:
         driver.quit()
     return screenshot
-
-
-def _tail(output: str | bytes | None, lines: int = 60) -> str:
-    text = output.decode(errors="replace") if isinstance(output, bytes) else output or ""
-    return "\n".join(text.splitlines()[-lines:])
-
-
-def sw(*args: str, env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-    try:
-        proc = subprocess.run([sys.executable, "-m", "stackwright", *args], capture_output=True, text=True,
-                              env=env, check=False, timeout=3600)
-    except subprocess.TimeoutExpired as e:
-        pytest.fail(f"stackwright {' '.join(args)} did not finish in {e.timeout:.0f}s\n{_tail(e.stdout)}")
-    if check and proc.returncode != 0:
-        pytest.fail(f"stackwright {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-    return proc
 
 
 def openstack(clouds: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -17,7 +17,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from typing import Any
 
 import pytest
 import yaml
+from stackwright_cli import sw as run_sw
 
 from stackwright.lab import Lab, _stop
 from stackwright.loader import load
@@ -69,20 +69,9 @@ print(json.dumps(out))
 """
 
 
-def _tail(output: str | bytes | None, lines: int = 60) -> str:
-    text = output.decode(errors="replace") if isinstance(output, bytes) else output or ""
-    return "\n".join(text.splitlines()[-lines:])
-
-
 def sw(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    try:  # prepare+network takes a minute or two: a stalled run fails here, with its output
-        proc = subprocess.run([sys.executable, "-m", "stackwright", *args], capture_output=True, text=True,
-                              check=False, timeout=1200)
-    except subprocess.TimeoutExpired as e:
-        pytest.fail(f"stackwright {' '.join(args)} did not finish in {e.timeout:.0f}s\n{_tail(e.stdout)}")
-    if check and proc.returncode != 0:
-        pytest.fail(f"stackwright {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-    return proc
+    # prepare+network takes a minute or two: a stalled run fails here, with its output
+    return run_sw(*args, check=check, timeout=1200)
 
 
 @dataclass

@@ -33,13 +33,16 @@ def test_parse_counts_and_reasons():
                            IMAGE: "no reason"}
 
 
+CLOUD = {
+    "cloud": "aio", "admin_password": "s3cret-s3cret-s3cret", "auth_url": "http://10.43.0.11:5000/v3",
+    "region": "RegionOne", "image_id": "img", "flavor_id": "f1", "flavor_alt_id": "f2",
+    "public_network_id": "pub", "public_network_name": "public", "compute_nodes": 1, "timeout": 300,
+    "volumes": False, "network_extensions": ["agent", "router"], "dashboard_url": "",
+}
+
+
 def test_conf_describes_the_cloud():
-    text = render_conf({
-        "cloud": "aio", "admin_password": "s3cret-s3cret-s3cret", "auth_url": "http://10.43.0.11:5000/v3",
-        "region": "RegionOne", "image_id": "img", "flavor_id": "f1", "flavor_alt_id": "f2",
-        "public_network_id": "pub", "public_network_name": "public", "compute_nodes": 1, "timeout": 300,
-        "volumes": False, "network_extensions": ["agent", "router"], "dashboard_url": "",
-    })
+    text = render_conf(CLOUD)
     conf = configparser.ConfigParser(interpolation=None)
     conf.read_string(text)
     assert conf["identity"]["uri_v3"] == "http://10.43.0.11:5000/v3"
@@ -53,12 +56,8 @@ def test_conf_describes_the_cloud():
 
 
 def test_conf_points_tempest_at_a_dashboard_that_answers():
-    text = render_conf({
-        "cloud": "aio", "admin_password": "s3cret-s3cret-s3cret", "auth_url": "http://10.43.0.11:5000/v3",
-        "region": "RegionOne", "image_id": "img", "flavor_id": "f1", "flavor_alt_id": "f2",
-        "public_network_id": "pub", "public_network_name": "public", "compute_nodes": 2, "timeout": 300,
-        "volumes": True, "network_extensions": [], "dashboard_url": "http://10.43.0.11/",
-    })
+    text = render_conf({**CLOUD, "compute_nodes": 2, "volumes": True, "network_extensions": [],
+                        "dashboard_url": "http://10.43.0.11/"})
     conf = configparser.ConfigParser(interpolation=None)
     conf.read_string(text)
     assert conf["service_available"]["horizon"] == "true"
