@@ -31,6 +31,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from profile_run import profile
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 SUBNETS = {"aio": {"10.42.": "10.92.", "10.43.": "10.93.", "10.44.": "10.94.", "10.45.": "10.95."},
@@ -82,6 +84,11 @@ def apt_floor(ssh: list[str], packages: list[str]) -> float:
     return time.monotonic() - start
 
 
+def last_artifact(workdir: Path, cloud: str) -> Path:
+    runs = (workdir / ".stackwright" / cloud / "runner" / "artifacts").iterdir()
+    return max(runs, key=lambda p: p.stat().st_mtime)
+
+
 def run_one(name: str, workdir: Path) -> dict[str, Any]:
     from stackwright.lab import Lab
     from stackwright.loader import load
@@ -93,8 +100,10 @@ def run_one(name: str, workdir: Path) -> dict[str, Any]:
     lab_up, _ = timed(sw, "lab", "up", str(inventory))
     deploy_s, _ = timed(sw, "deploy", str(inventory))
     summary = json.loads((workdir / ".stackwright" / inv.cloud.name / "last-deploy.json").read_text())
+    first = profile(last_artifact(workdir, inv.cloud.name))
     rerun_s, _ = timed(sw, "deploy", str(inventory))
     rerun = json.loads((workdir / ".stackwright" / inv.cloud.name / "last-deploy.json").read_text())
+    again = profile(last_artifact(workdir, inv.cloud.name), top=10)
     base = base_manual_packages()
     wanted = {n.name: sorted(manual_packages(lab.ssh_args(n)) - base) for n in inv.nodes}
     sw("lab", "down", str(inventory))
@@ -112,6 +121,15 @@ def run_one(name: str, workdir: Path) -> dict[str, Any]:
         "phases": summary["phases"],
         "rerun_s": round(rerun_s, 1),
         "rerun_changed": sum(rerun["changed_by_host"].values()),
+        # where the time goes (bench/profile_run.py): package installs and
+        # service (re)starts of the first deploy; the re-run's costliest
+        # roles and tasks
+        "deploy_apt_s": first["by_module"].get("ansible.builtin.apt", {}).get("s", 0.0),
+        "deploy_service_s": first["by_module"].get("ansible.builtin.systemd_service", {}).get("s", 0.0),
+        "deploy_tasks": first["tasks"],
+        "rerun_tasks": again["tasks"],
+        "rerun_by_role_s": again["by_role_s"],
+        "rerun_slowest": again["slowest"],
         "apt_floor_s": round(floor, 1),
         "apt_floor_by_node_s": {k: round(v, 1) for k, v in floors.items()},
         "packages_by_node": wanted,

@@ -14,6 +14,10 @@ agent settings of its provider network.
 ``stackwright_ceph_endpoint`` picks the address (and its network) a node's
 Ceph daemons and clients use: the storage network where it has one, else
 management.
+
+``stackwright_registration_missing`` compares a service user's Keystone
+token (its roles and catalog) with what the service should have, so a
+re-run skips the registration tasks when nothing is missing.
 """
 
 from __future__ import annotations
@@ -70,6 +74,39 @@ def ceph_endpoint(host: dict[str, Any]) -> dict[str, str]:
     raise ValueError(f"node {host.get('inventory_hostname')} has no storage or management address")
 
 
+def registration_missing(token: dict[str, Any] | None, service: dict[str, Any]) -> list[str]:
+    """What a service's Keystone registration lacks, judged from the token
+    the service user got when it logged in to its project (Keystone puts the
+    user's roles there and the catalog with every endpoint).
+
+    ``service``: name, type, region, roles (list) and endpoints
+    ({interface: url}).  No token (the login failed) means everything is
+    missing.  The catalog service's description is not in a token and is
+    not compared.
+    """
+    if not token:
+        return ["the service user cannot log in"]
+    missing = [f"role {r}" for r in service["roles"]
+               if r not in {role.get("name") for role in token.get("roles", [])}]
+    entries = [e for e in token.get("catalog", [])
+               if e.get("type") == service["type"] and e.get("name") == service["name"]]
+    if not entries:
+        return [*missing, f"catalog service {service['name']} ({service['type']})"]
+    have = {(e.get("interface"), e.get("url"), e.get("region_id") or e.get("region"))
+            for e in entries[0].get("endpoints", [])}
+    # Keystone fills a URL's project placeholder with the token's project
+    project = (token.get("project") or {}).get("id", "")
+    missing += [f"{interface} endpoint {url}" for interface, url in service["endpoints"].items()
+                if (interface, _with_project(url, project), service["region"]) not in have]
+    return missing
+
+
+def _with_project(url: str, project: str) -> str:
+    for placeholder in ("%(project_id)s", "$(project_id)s", "%(tenant_id)s", "$(tenant_id)s"):
+        url = url.replace(placeholder, project)
+    return url
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
@@ -77,4 +114,5 @@ class FilterModule:
             "stackwright_vlan_range": vlan_range,
             "stackwright_bridge_mapping": bridge_mapping,
             "stackwright_ceph_endpoint": ceph_endpoint,
+            "stackwright_registration_missing": registration_missing,
         }
