@@ -40,7 +40,11 @@ SUBNETS = {"aio": {"10.42.": "10.92.", "10.43.": "10.93.", "10.44.": "10.94.", "
 
 
 def sw(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "stackwright", *args], check=True, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "stackwright", *args], capture_output=True, text=True)
+    if proc.returncode:
+        sys.exit(f"stackwright {' '.join(args)} failed ({proc.returncode}):\n"
+                 f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
 
 
 def timed(fn: Any, *args: Any) -> tuple[float, Any]:
@@ -169,6 +173,8 @@ def main() -> None:
     parser.add_argument("--cold", action="store_true", help="empty the apt cache first (slow; needs the archive)")
     parser.add_argument("--chart", action="store_true", help="also write bench/results/deploy.png (matplotlib)")
     parser.add_argument("--chart-only", action="store_true", help="redraw the chart from bench/results/deploy.json")
+    parser.add_argument("--workdir", type=Path,
+                        help="keep the inventories and run logs here (default: a temporary directory)")
     args = parser.parse_args()
     if args.chart_only:
         chart(json.loads((RESULTS / "deploy.json").read_text())["deploy"], RESULTS / "deploy.png")
@@ -179,8 +185,10 @@ def main() -> None:
         shutil.rmtree("/var/cache/apt-cacher-ng", ignore_errors=True)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
+        workdir = args.workdir or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
         for name in args.only or ["aio", "multinode"]:
-            results.append(run_one(name, Path(tmp)))
+            results.append(run_one(name, workdir))
             r = results[-1]
             r["measured_on"] = time.strftime("%Y-%m-%d")
             phases = ", ".join(f"{p['name']} {p['seconds']:.0f}s" for p in r["phases"])
