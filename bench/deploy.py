@@ -147,9 +147,9 @@ def chart(results: list[dict[str, Any]], target: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 1.2 + 1.0 * len(results)))
+    fig, ax = plt.subplots(figsize=(9, 1.6 + 1.0 * len(results)))
     names = list(dict.fromkeys(p["name"] for r in results for p in r["phases"]))
-    colours = {name: plt.get_cmap("tab10")(i) for i, name in enumerate(names)}
+    colours = {name: plt.get_cmap("tab20")(i % 20) for i, name in enumerate(names)}
     labelled: set[str] = set()
     for i, r in enumerate(results):
         left = 0.0
@@ -160,9 +160,11 @@ def chart(results: list[dict[str, Any]], target: Path) -> None:
             left += p["seconds"]
         ax.plot([r["apt_floor_s"]] * 2, [i - 0.4, i + 0.4], color="black", linewidth=2,
                 label="apt floor" if i == 0 else None)
-    ax.set_yticks(range(len(results)), [f"{r['inventory']} ({r['nodes']} nodes)" for r in results])
-    ax.set_xlabel("seconds (first deploy, per phase)")
-    ax.legend(loc="lower right", fontsize=8, ncol=3)
+    labels = [f"{r['inventory']} ({r['nodes']} node{'s' if r['nodes'] > 1 else ''})\n{r.get('measured_on', '')}"
+              for r in results]
+    ax.set_yticks(range(len(results)), labels)
+    ax.set_xlabel("seconds (first deploy, per phase; black: apt floor)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, ncol=1)
     fig.tight_layout()
     fig.savefig(target, dpi=110)
 

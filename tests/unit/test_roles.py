@@ -69,3 +69,41 @@ def test_free_form_commands_split(role: Path):
         for key in ("ansible.builtin.command", "ansible.builtin.shell"):
             if isinstance(task.get(key), str):
                 split_args(task[key])  # raises on unbalanced quotes or Jinja blocks
+
+
+def test_policy_rc_d_denies_only_first_starts_during_stackwright_installs():
+    import os
+    import subprocess
+
+    script = ROLES[0].parent / "common" / "files" / "policy-rc.d"
+
+    def rc(env: dict[str, str], *args: str) -> int:
+        return subprocess.run(["sh", str(script), *args], env={**os.environ, **env}, check=False).returncode
+
+    assert rc({"STACKWRIGHT_NO_START": "1"}, "nova-api.service", "start") == 101
+    assert rc({"STACKWRIGHT_NO_START": "1"}, "apache2", "reload") == 0
+    assert rc({"STACKWRIGHT_NO_START": "1"}, "rabbitmq-server", "restart") == 0
+    assert rc({}, "nova-api.service", "start") == 0  # an operator's own apt run
+
+
+def _tasks(items, inherited_env=None):
+    """Every task of a task file, blocks flattened, with the environment it runs in."""
+    for item in items or []:
+        env = {**(inherited_env or {}), **(item.get("environment") or {})}
+        if "block" in item:
+            yield from _tasks(item["block"] + item.get("rescue", []) + item.get("always", []), env)
+        else:
+            yield item, env
+
+
+def test_package_installs_of_the_service_roles_leave_the_first_start_to_the_role():
+    installs = []
+    for role in ROLES:
+        if role.name == "common":  # runs before the policy-rc.d exists
+            continue
+        for path in sorted((role / "tasks").glob("*.yml")):
+            for task, env in _tasks(yaml.safe_load(path.read_text())):
+                if "ansible.builtin.apt" in task:
+                    installs.append(path)
+                    assert env.get("STACKWRIGHT_NO_START") == "1", f"{path}: {task.get('name')}"
+    assert len(installs) >= 15
