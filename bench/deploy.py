@@ -6,7 +6,7 @@ subnets so a demo lab is left alone):
 1. lab up time (base image cached);
 2. first `stackwright deploy` wall time, total and per phase (warm apt cache
    unless --cold);
-3. no-change re-run time and its changed count;
+3. no-change re-run time and its changed count, plain and with `--mitogen`;
 4. the apt floor: on fresh nodes of the same lab, a plain
    `apt-get update && apt-get install --no-install-recommends` of exactly the
    packages each node ended up with (same cache), all nodes in parallel;
@@ -108,6 +108,9 @@ def run_one(name: str, workdir: Path) -> dict[str, Any]:
     rerun_s, _ = timed(sw, "deploy", str(inventory))
     rerun = json.loads((workdir / ".stackwright" / inv.cloud.name / "last-deploy.json").read_text())
     again = profile(last_artifact(workdir, inv.cloud.name), top=10)
+    # the same no-change re-run through Mitogen (opt-in `deploy --mitogen`)
+    rerun_mitogen_s, _ = timed(sw, "deploy", "--mitogen", str(inventory))
+    rerun_mitogen = json.loads((workdir / ".stackwright" / inv.cloud.name / "last-deploy.json").read_text())
     base = base_manual_packages()
     wanted = {n.name: sorted(manual_packages(lab.ssh_args(n)) - base) for n in inv.nodes}
     sw("lab", "down", str(inventory))
@@ -125,6 +128,8 @@ def run_one(name: str, workdir: Path) -> dict[str, Any]:
         "phases": summary["phases"],
         "rerun_s": round(rerun_s, 1),
         "rerun_changed": sum(rerun["changed_by_host"].values()),
+        "rerun_mitogen_s": round(rerun_mitogen_s, 1),
+        "rerun_mitogen_changed": sum(rerun_mitogen["changed_by_host"].values()),
         # where the time goes (bench/profile_run.py): package installs and
         # service (re)starts of the first deploy; the re-run's costliest
         # roles and tasks
@@ -195,8 +200,8 @@ def main() -> None:
             r["measured_on"] = time.strftime("%Y-%m-%d")
             phases = ", ".join(f"{p['name']} {p['seconds']:.0f}s" for p in r["phases"])
             print(f"{name}: lab up {r['lab_up_s']}s; deploy {r['deploy_s']}s ({phases}); re-run {r['rerun_s']}s "
-                  f"changed={r['rerun_changed']}; apt floor {r['apt_floor_s']}s; deploy/floor "
-                  f"{r['deploy_over_floor']}", flush=True)
+                  f"changed={r['rerun_changed']} (with --mitogen {r['rerun_mitogen_s']}s); "
+                  f"apt floor {r['apt_floor_s']}s; deploy/floor {r['deploy_over_floor']}", flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     # --only re-measures some inventories: keep the others' last figures
     previous = RESULTS / "deploy.json"

@@ -128,6 +128,17 @@ def _message(res: dict[str, Any]) -> str:
     return "(no message)"
 
 
+def mitogen_env() -> dict[str, str]:
+    """Ansible settings that run tasks through Mitogen: one Python
+    interpreter per host kept for the whole run instead of a module upload
+    and a new Python per task.  Opt-in only: it is a third-party strategy
+    plugin, and ansible-core deprecates those."""
+    import ansible_mitogen
+
+    strategy = Path(ansible_mitogen.__file__).parent / "plugins" / "strategy"
+    return {"ANSIBLE_STRATEGY_PLUGINS": str(strategy), "ANSIBLE_STRATEGY": "mitogen_linear"}
+
+
 def run_playbook(
     playbook: str,
     inventory_dir: Path,
@@ -140,6 +151,7 @@ def run_playbook(
     extravars: dict[str, Any] | None = None,
     limit: str | None = None,
     tags: str | None = None,
+    mitogen: bool = False,
 ) -> RunResult:
     data = data_dir()
     runner_dir = work / "runner"
@@ -155,6 +167,8 @@ def run_playbook(
         "ANSIBLE_FORCE_COLOR": "0",
         "ANSIBLE_NOCOLOR": "1",
     }
+    if mitogen:
+        envvars.update(mitogen_env())
     if private_key:
         envvars["ANSIBLE_PRIVATE_KEY_FILE"] = str(private_key)
     if known_hosts:
