@@ -24,7 +24,7 @@ Rules, per interface (a NIC, or a bond with its members):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .checks import linux_bond_mode
@@ -100,13 +100,22 @@ class NodeLayout:
 
     def as_vars(self) -> dict[str, Any]:
         return {
-            "links": [_compact(asdict(lk)) for lk in self.links],
-            "bridges": [{"name": b.name, "ports": [_compact(asdict(p)) for p in b.ports]} for b in self.bridges],
+            "links": [_compact(lk) for lk in self.links],
+            "bridges": [{"name": b.name, "ports": [_compact(p) for p in b.ports]} for b in self.bridges],
         }
 
 
-def _compact(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in d.items() if v not in (None, [], False)}
+def _compact(item: Link | Port) -> dict[str, Any]:
+    """The item's set fields.  Links and ports hold plain values, lists and
+    dicts only, so a shallow copy of each does what dataclasses.asdict's
+    recursive deep copy did, at a fraction of the cost on 1,000 nodes."""
+    out: dict[str, Any] = {}
+    for f in fields(item):
+        value = getattr(item, f.name)
+        if value in (None, [], False):
+            continue
+        out[f.name] = list(value) if isinstance(value, list) else dict(value) if isinstance(value, dict) else value
+    return out
 
 
 def runs_neutron_agent(inv: Inventory, node: Node) -> bool:
