@@ -11,7 +11,7 @@ from typing import Any
 
 import jinja2
 
-from .layout import ceph_nodes, node_layout, runs_neutron_agent
+from .layout import NodeLayout, build, ceph_nodes, node_layout, runs_neutron_agent
 from .model import Inventory, Node
 from .paths import data_dir
 
@@ -54,7 +54,7 @@ def _env() -> jinja2.Environment:
     return env
 
 
-def node_vars(inv: Inventory, node: Node) -> dict[str, Any]:
+def node_vars(inv: Inventory, node: Node, layout: NodeLayout | None = None) -> dict[str, Any]:
     ssh = inv.ssh_for(node)
     networks = {}
     for name, att in node.networks.items():
@@ -79,7 +79,7 @@ def node_vars(inv: Inventory, node: Node) -> dict[str, Any]:
         "addresses": addresses,
         "nics": [n.model_dump(exclude_none=True) for n in node.nics],
         "bonds": [b.model_dump(exclude_none=True) for b in node.bonds],
-        "layout": node_layout(inv, node).as_vars(),
+        "layout": (layout or node_layout(inv, node)).as_vars(),
     }
 
 
@@ -129,12 +129,13 @@ def groups(inv: Inventory) -> dict[str, list[str]]:
     return {role: sorted(n.name for n in inv.nodes_with_role(role)) for role in NODE_ROLES}
 
 
-def host_groups(inv: Inventory) -> dict[str, list[str]]:
+def host_groups(inv: Inventory, layouts: dict[str, NodeLayout] | None = None) -> dict[str, list[str]]:
     """Groups that do not follow from node roles alone."""
+    layouts = layouts or build(inv)
     gateways = inv.nodes_with_role("network") or inv.nodes_with_role("controller")
     ceph_mons, ceph_osds = ceph_nodes(inv)
     return {
-        "openvswitch": sorted(n.name for n in inv.nodes if node_layout(inv, n).ovs),
+        "openvswitch": sorted(name for name, lay in layouts.items() if lay.ovs),
         "neutron_ovs_agent": sorted(n.name for n in inv.nodes if runs_neutron_agent(inv, n)),
         "neutron_gateway": sorted(n.name for n in gateways),
         "ceph_mon": ceph_mons,
@@ -145,16 +146,18 @@ def host_groups(inv: Inventory) -> dict[str, list[str]]:
 def render_files(inv: Inventory) -> dict[str, str]:
     """Relative path -> file content, for every file of the inventory."""
     env = _env()
+    layouts = build(inv)  # each node's layout once, for its vars and the openvswitch group
     files = {
         "hosts.yml": env.get_template("hosts.yml.j2").render(
-            cloud=cloud_vars(inv), groups=groups(inv), service_groups=SERVICE_GROUPS, host_groups=host_groups(inv),
+            cloud=cloud_vars(inv), groups=groups(inv), service_groups=SERVICE_GROUPS,
+            host_groups=host_groups(inv, layouts),
             nodes=sorted(n.name for n in inv.nodes),
         ),
         "group_vars/all.yml": env.get_template("group_vars_all.yml.j2").render(cloud=cloud_vars(inv)),
     }
     for node in sorted(inv.nodes, key=lambda n: n.name):
         files[f"host_vars/{node.name}.yml"] = env.get_template("host_vars.yml.j2").render(
-            name=node.name, node=node_vars(inv, node)
+            name=node.name, node=node_vars(inv, node, layouts[node.name])
         )
     return files
 
