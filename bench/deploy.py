@@ -93,6 +93,11 @@ def last_artifact(workdir: Path, cloud: str) -> Path:
     return max(runs, key=lambda p: p.stat().st_mtime)
 
 
+def last_deploy(workdir: Path, cloud: str) -> dict[str, Any]:
+    """The summary `stackwright deploy` wrote for its last run."""
+    return json.loads((workdir / ".stackwright" / cloud / "last-deploy.json").read_text())
+
+
 def run_one(name: str, workdir: Path) -> dict[str, Any]:
     from stackwright.lab import Lab
     from stackwright.loader import load
@@ -103,14 +108,14 @@ def run_one(name: str, workdir: Path) -> dict[str, Any]:
     sw("lab", "down", str(inventory))
     lab_up, _ = timed(sw, "lab", "up", str(inventory))
     deploy_s, _ = timed(sw, "deploy", str(inventory))
-    summary = json.loads((workdir / ".stackwright" / inv.cloud.name / "last-deploy.json").read_text())
+    summary = last_deploy(workdir, inv.cloud.name)
     first = profile(last_artifact(workdir, inv.cloud.name))
     rerun_s, _ = timed(sw, "deploy", str(inventory))
-    rerun = json.loads((workdir / ".stackwright" / inv.cloud.name / "last-deploy.json").read_text())
+    rerun = last_deploy(workdir, inv.cloud.name)
     again = profile(last_artifact(workdir, inv.cloud.name), top=10)
     # the same no-change re-run through Mitogen (opt-in `deploy --mitogen`)
     rerun_mitogen_s, _ = timed(sw, "deploy", "--mitogen", str(inventory))
-    rerun_mitogen = json.loads((workdir / ".stackwright" / inv.cloud.name / "last-deploy.json").read_text())
+    rerun_mitogen = last_deploy(workdir, inv.cloud.name)
     base = base_manual_packages()
     wanted = {n.name: sorted(manual_packages(lab.ssh_args(n)) - base) for n in inv.nodes}
     sw("lab", "down", str(inventory))

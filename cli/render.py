@@ -11,7 +11,7 @@ from typing import Any
 
 import jinja2
 
-from .layout import NodeLayout, build, ceph_nodes, node_layout, runs_neutron_agent
+from .layout import NodeLayout, build, ceph_nodes, runs_neutron_agent
 from .model import Inventory, Node
 from .paths import data_dir
 
@@ -54,7 +54,7 @@ def _env() -> jinja2.Environment:
     return env
 
 
-def node_vars(inv: Inventory, node: Node, layout: NodeLayout | None = None) -> dict[str, Any]:
+def node_vars(inv: Inventory, node: Node, layout: NodeLayout) -> dict[str, Any]:
     ssh = inv.ssh_for(node)
     networks = {}
     for name, att in node.networks.items():
@@ -79,7 +79,7 @@ def node_vars(inv: Inventory, node: Node, layout: NodeLayout | None = None) -> d
         "addresses": addresses,
         "nics": [n.model_dump(exclude_none=True) for n in node.nics],
         "bonds": [b.model_dump(exclude_none=True) for b in node.bonds],
-        "layout": (layout or node_layout(inv, node)).as_vars(),
+        "layout": layout.as_vars(),
     }
 
 
@@ -129,9 +129,8 @@ def groups(inv: Inventory) -> dict[str, list[str]]:
     return {role: sorted(n.name for n in inv.nodes_with_role(role)) for role in NODE_ROLES}
 
 
-def host_groups(inv: Inventory, layouts: dict[str, NodeLayout] | None = None) -> dict[str, list[str]]:
+def host_groups(inv: Inventory, layouts: dict[str, NodeLayout]) -> dict[str, list[str]]:
     """Groups that do not follow from node roles alone."""
-    layouts = layouts or build(inv)
     gateways = inv.nodes_with_role("network") or inv.nodes_with_role("controller")
     ceph_mons, ceph_osds = ceph_nodes(inv)
     return {

@@ -39,7 +39,8 @@ def _tasks(role: Path):
         for task in yaml.safe_load(path.read_text()) or []:
             yield path, task
             for inner in task.get("block", []):
-                yield path, {**inner, "no_log": inner.get("no_log", task.get("no_log"))}
+                yield path, {**inner, "no_log": inner.get("no_log", task.get("no_log")),
+                             "environment": {**(task.get("environment") or {}), **(inner.get("environment") or {})}}
 
 
 @pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
@@ -86,24 +87,13 @@ def test_policy_rc_d_denies_only_first_starts_during_stackwright_installs():
     assert rc({}, "nova-api.service", "start") == 0  # an operator's own apt run
 
 
-def _tasks_with_env(items, inherited_env=None):
-    """Every task of a task file, blocks flattened, with the environment it runs in."""
-    for item in items or []:
-        env = {**(inherited_env or {}), **(item.get("environment") or {})}
-        if "block" in item:
-            yield from _tasks_with_env(item["block"] + item.get("rescue", []) + item.get("always", []), env)
-        else:
-            yield item, env
-
-
 def test_package_installs_of_the_service_roles_leave_the_first_start_to_the_role():
     installs = []
     for role in ROLES:
         if role.name == "common":  # runs before the policy-rc.d exists
             continue
-        for path in sorted((role / "tasks").glob("*.yml")):
-            for task, env in _tasks_with_env(yaml.safe_load(path.read_text())):
-                if "ansible.builtin.apt" in task:
-                    installs.append(path)
-                    assert env.get("STACKWRIGHT_NO_START") == "1", f"{path}: {task.get('name')}"
+        for path, task in _tasks(role):
+            if "ansible.builtin.apt" in task:
+                installs.append(path)
+                assert (task.get("environment") or {}).get("STACKWRIGHT_NO_START") == "1", f"{path}: {task.get('name')}"
     assert len(installs) >= 15
