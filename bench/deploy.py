@@ -6,7 +6,10 @@ subnets so a demo lab is left alone):
 1. lab up time (base image cached);
 2. first `stackwright deploy` wall time, total and per phase (warm apt cache
    unless --cold);
-3. no-change re-run time and its changed count, plain and with `--mitogen`;
+3. no-change re-run time and its changed count: the default fast path
+   (the nodes are probed, no phase runs), every task again (`--full`), and
+   `--full --mitogen`; then the time of a re-run after one edited config
+   file (only its phase runs);
 4. the apt floor: on fresh nodes of the same lab, a plain
    `apt-get update && apt-get install --no-install-recommends` of exactly the
    packages each node ended up with (same cache), all nodes in parallel;
@@ -110,12 +113,21 @@ def run_one(name: str, workdir: Path) -> dict[str, Any]:
     deploy_s, _ = timed(sw, "deploy", str(inventory))
     summary = last_deploy(workdir, inv.cloud.name)
     first = profile(last_artifact(workdir, inv.cloud.name))
+    # no-change re-run: the fast path (probe the nodes, run no phase)
     rerun_s, _ = timed(sw, "deploy", str(inventory))
     rerun = last_deploy(workdir, inv.cloud.name)
+    # ... and every task again (`--full`), plain and through Mitogen
+    rerun_full_s, _ = timed(sw, "deploy", "--full", str(inventory))
+    rerun_full = last_deploy(workdir, inv.cloud.name)
     again = profile(last_artifact(workdir, inv.cloud.name), top=10)
-    # the same no-change re-run through Mitogen (opt-in `deploy --mitogen`)
-    rerun_mitogen_s, _ = timed(sw, "deploy", "--mitogen", str(inventory))
+    rerun_mitogen_s, _ = timed(sw, "deploy", "--full", "--mitogen", str(inventory))
     rerun_mitogen = last_deploy(workdir, inv.cloud.name)
+    # drift on one node: an edited chrony.conf makes the time phase run
+    node = inv.nodes[-1]
+    subprocess.run([*lab.ssh_args(node), "sh", "-c", "echo '# a local edit' >> /etc/chrony/chrony.conf"],
+                   check=True)
+    drift_s, _ = timed(sw, "deploy", str(inventory))
+    drift = last_deploy(workdir, inv.cloud.name)
     base = base_manual_packages()
     wanted = {n.name: sorted(manual_packages(lab.ssh_args(n)) - base) for n in inv.nodes}
     sw("lab", "down", str(inventory))
@@ -133,6 +145,13 @@ def run_one(name: str, workdir: Path) -> dict[str, Any]:
         "phases": summary["phases"],
         "rerun_s": round(rerun_s, 1),
         "rerun_changed": sum(rerun["changed_by_host"].values()),
+        "rerun_skipped_phases": len(rerun["skipped_phases"]),
+        "rerun_check_s": sum(p["seconds"] for p in rerun["phases"] if p["name"] == "check"),
+        "rerun_full_s": round(rerun_full_s, 1),
+        "rerun_full_changed": sum(rerun_full["changed_by_host"].values()),
+        "rerun_drift_s": round(drift_s, 1),
+        "rerun_drift_ran": [p["name"] for p in drift["phases"] if p["name"] != "check"],
+        "rerun_drift_changed": sum(drift["changed_by_host"].values()),
         "rerun_mitogen_s": round(rerun_mitogen_s, 1),
         "rerun_mitogen_changed": sum(rerun_mitogen["changed_by_host"].values()),
         # where the time goes (bench/profile_run.py): package installs and
@@ -205,7 +224,8 @@ def main() -> None:
             r["measured_on"] = time.strftime("%Y-%m-%d")
             phases = ", ".join(f"{p['name']} {p['seconds']:.0f}s" for p in r["phases"])
             print(f"{name}: lab up {r['lab_up_s']}s; deploy {r['deploy_s']}s ({phases}); re-run {r['rerun_s']}s "
-                  f"changed={r['rerun_changed']} (with --mitogen {r['rerun_mitogen_s']}s); "
+                  f"changed={r['rerun_changed']} (--full {r['rerun_full_s']}s changed={r['rerun_full_changed']}, "
+                  f"--full --mitogen {r['rerun_mitogen_s']}s; after one edit {r['rerun_drift_s']}s); "
                   f"apt floor {r['apt_floor_s']}s; deploy/floor {r['deploy_over_floor']}", flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     # --only re-measures some inventories: keep the others' last figures

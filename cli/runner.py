@@ -8,6 +8,7 @@ import os
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,7 +152,9 @@ def run_playbook(
     extravars: dict[str, Any] | None = None,
     limit: str | None = None,
     tags: str | None = None,
+    skip_tags: str | None = None,
     mitogen: bool = False,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
 ) -> RunResult:
     data = data_dir()
     runner_dir = work / "runner"
@@ -163,6 +166,7 @@ def run_playbook(
         "ANSIBLE_CONFIG": str(data / "ansible.cfg"),
         "ANSIBLE_ROLES_PATH": str(data / "roles"),
         "ANSIBLE_FILTER_PLUGINS": str(data / "plugins" / "filter"),
+        "ANSIBLE_LIBRARY": str(data / "plugins" / "modules"),
         "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(work / "facts"),
         "ANSIBLE_FORCE_COLOR": "0",
         "ANSIBLE_NOCOLOR": "1",
@@ -181,8 +185,10 @@ def run_playbook(
     progress = _Progress(console)
     with Live(progress.line(), console=console, refresh_per_second=4, transient=True) as live:
 
-        def on_event(event: dict[str, Any]) -> bool:
+        def handle_event(event: dict[str, Any]) -> bool:
             progress.handle(event)
+            if on_event:
+                on_event(event)
             live.update(progress.line())
             return True
 
@@ -196,7 +202,8 @@ def run_playbook(
             cmdline=" ".join(cmdline) or None,
             limit=limit,
             tags=tags,
-            event_handler=on_event,
+            skip_tags=skip_tags,
+            event_handler=handle_event,
             quiet=True,
             suppress_env_files=True,
             rotate_artifacts=5,

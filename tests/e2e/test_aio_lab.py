@@ -18,10 +18,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from stackwright_cli import sw
 
+from stackwright.fastpath import phase_order
 from stackwright.lab import Lab, _alive, proxy_dir, segments
 from stackwright.loader import load
 from stackwright.secrets import PASSWORDS
@@ -33,6 +35,7 @@ pytestmark = [
 
 INVENTORY = Path(__file__).resolve().parents[2] / "inventories" / "aio.yml"
 # Screenshots and other artifacts of the test run (CI keeps this folder).
+PHASES = phase_order(INVENTORY.parents[1] / "playbooks" / "site.yml")
 ARTIFACTS = Path(os.environ.get("STACKWRIGHT_TEST_ARTIFACTS", "test-artifacts")).resolve()
 
 
@@ -70,6 +73,14 @@ def horizon_login(url: str, user: str, password: str, screenshot: Path) -> Path:
     finally:
         driver.quit()
     return screenshot
+
+
+def lab_run(lab: Lab, node: Any, *args: str) -> str:
+    return subprocess.run([*lab.ssh_args(node), *args], capture_output=True, text=True, check=True).stdout
+
+
+def last_deploy(inventory: Path) -> dict[str, Any]:
+    return json.loads((inventory.parent / ".stackwright" / "e2e" / "last-deploy.json").read_text())
 
 
 def openstack(clouds: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -209,11 +220,39 @@ def test_lab_deploy_verify_and_idempotence(lab_inventory: Path):
                            text=True, check=True).stdout
     assert "openstack" in users and "guest" not in users
 
+    # every task again: the roles are idempotent
     start = time.monotonic()
-    sw("deploy", str(lab_inventory))
-    timings["re-run"] = time.monotonic() - start
-    summary = json.loads((lab_inventory.parent / ".stackwright" / "e2e" / "last-deploy.json").read_text())
+    sw("deploy", "--full", str(lab_inventory))
+    timings["re-run --full"] = time.monotonic() - start
+    summary = last_deploy(lab_inventory)
     assert summary["changed_by_host"] == {"aio1": 0}, summary
+    assert summary["skipped_phases"] == [], summary
+
+    # the fast path: the nodes match the last complete deploy, no phase runs
+    start = time.monotonic()
+    fast = sw("deploy", str(lab_inventory))
+    timings["re-run"] = time.monotonic() - start
+    summary = last_deploy(lab_inventory)
+    assert summary["changed_by_host"] == {"aio1": 0}, summary
+    assert "nothing to do" in fast.stdout, fast.stdout
+    assert summary["skipped_phases"] == PHASES, summary
+    assert [p["name"] for p in summary["phases"]] == ["check"], summary
+
+    # ... but it sees drift: an edited config file and a stopped service
+    # make their phase (and only it) run, which puts both back
+    conf = "/etc/chrony/chrony.conf"
+    before = lab_run(lab, node, "sha256sum", conf)
+    lab_run(lab, node, "sh", "-c", f"echo '# a local edit' >> {conf}")
+    lab_run(lab, node, "systemctl", "stop", "memcached")
+    drift = sw("deploy", str(lab_inventory))
+    summary = last_deploy(lab_inventory)
+    assert "time runs: aio1: /etc/chrony/chrony.conf changed" in drift.stdout, drift.stdout
+    assert re.search(r"memcached runs: aio1: memcached(\.service)? was active \S+, is inactive", drift.stdout), \
+        drift.stdout
+    assert set(PHASES) - set(summary["skipped_phases"]) == {"time", "memcached"}, summary
+    assert summary["changed_by_host"]["aio1"] > 0, summary
+    assert lab_run(lab, node, "sha256sum", conf) == before
+    assert lab_run(lab, node, "systemctl", "is-active", "memcached").strip() == "active"
 
     print("\nlab e2e timings: " + ", ".join(f"{k} {v:.0f}s" for k, v in timings.items()))
 
