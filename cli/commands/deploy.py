@@ -102,6 +102,8 @@ def deploy(app: App, inventory: Path, private_key: Path | None, vault_password_f
         "site.yml", secrets_file=secrets_path, limit=limit, tags=tags, skip_tags=",".join(skip) or None,
         extravars=extravars, on_event=collector.handle,
     )
+    if skip:  # the skipped phases' plays start and run nothing: leave them out
+        result.phases = [p for p in result.phases if p.ok or p.changed or p.failed or p.unreachable or p.skipped]
     app.console.print(summary_table(result))
     app.console.print("changed per host: " + ", ".join(f"{h}={result.changed_by_host.get(h, 0)}" for h in hosts))
     phases = check_phase + [{"name": p.name, "seconds": round(p.seconds, 1), "ok": p.ok, "changed": p.changed,
