@@ -50,6 +50,11 @@ def sw(*args: str) -> subprocess.CompletedProcess[str]:
     return proc
 
 
+def step(inventory: str, what: str, seconds: float) -> None:
+    """Each figure as soon as it is measured (a long run can be followed)."""
+    print(f"[{time.strftime('%H:%M:%S')}] {inventory}: {what} {seconds:.1f}s", flush=True)
+
+
 def timed(fn: Any, *args: Any) -> tuple[float, Any]:
     start = time.monotonic()
     result = fn(*args)
@@ -110,24 +115,30 @@ def run_one(name: str, workdir: Path) -> dict[str, Any]:
     lab = Lab(inv)
     sw("lab", "down", str(inventory))
     lab_up, _ = timed(sw, "lab", "up", str(inventory))
+    step(name, "lab up", lab_up)
     deploy_s, _ = timed(sw, "deploy", str(inventory))
     summary = last_deploy(workdir, inv.cloud.name)
+    step(name, "first deploy", deploy_s)
     first = profile(last_artifact(workdir, inv.cloud.name))
     # no-change re-run: the fast path (probe the nodes, run no phase)
     rerun_s, _ = timed(sw, "deploy", str(inventory))
     rerun = last_deploy(workdir, inv.cloud.name)
+    step(name, "no-change re-run (fast path)", rerun_s)
     # ... and every task again (`--full`), plain and through Mitogen
     rerun_full_s, _ = timed(sw, "deploy", "--full", str(inventory))
     rerun_full = last_deploy(workdir, inv.cloud.name)
+    step(name, "no-change re-run --full", rerun_full_s)
     again = profile(last_artifact(workdir, inv.cloud.name), top=10)
     rerun_mitogen_s, _ = timed(sw, "deploy", "--full", "--mitogen", str(inventory))
     rerun_mitogen = last_deploy(workdir, inv.cloud.name)
+    step(name, "no-change re-run --full --mitogen", rerun_mitogen_s)
     # drift on one node: an edited chrony.conf makes the time phase run
     node = inv.nodes[-1]
     subprocess.run([*lab.ssh_args(node), "sh", "-c", "echo '# a local edit' >> /etc/chrony/chrony.conf"],
                    check=True)
     drift_s, _ = timed(sw, "deploy", str(inventory))
     drift = last_deploy(workdir, inv.cloud.name)
+    step(name, "re-run after one edit", drift_s)
     base = base_manual_packages()
     wanted = {n.name: sorted(manual_packages(lab.ssh_args(n)) - base) for n in inv.nodes}
     sw("lab", "down", str(inventory))
