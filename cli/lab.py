@@ -357,7 +357,13 @@ class Lab:
             address, port = SHARED_PROXY
             run("/usr/sbin/apt-cacher-ng", "-c", str(conf), "ForeGround=0", f"BindAddress={address}",
                 f"Port={port}", f"PidFile={proxy_dir() / 'pid'}", f"LogDir={proxy_dir() / 'log'}",
-                f"CacheDir={cache}")
+                f"CacheDir={cache}",
+                # an index file fetched less than 10 minutes ago is served
+                # as it is: fewer refreshes of the same InRelease, which
+                # collide when two arrive in the same second ("Failure to
+                # move file ... out of the way ... File exists", after which
+                # the client's apt hangs)
+                "FreshIndexMaxAge=600")
             # the daemon writes its pid file after it listens: wait for both,
             # or the next lab would start a second one (which fails to bind
             # and takes the pid file with it)
