@@ -32,7 +32,8 @@ from ..runner import RunResult, run_playbook, summary_table
               envvar="STACKWRIGHT_VAULT_PASSWORD_FILE", help="Password file of a vault-encrypted secrets file.")
 @click.option("--limit", help="Only these hosts or groups (Ansible --limit pattern).")
 @click.option("--tags", help="Only these phases, comma-separated (prepare, network, time, mariadb, rabbitmq, "
-                             "memcached, keystone, placement, glance, nova, neutron, post_deploy).")
+                             "memcached, ceph, keystone, placement, glance, nova, neutron, cinder, horizon, "
+                             "post_deploy).")
 @click.option("--mitogen", is_flag=True, envvar="STACKWRIGHT_MITOGEN",
               help="Run the tasks through Mitogen: about 5x less overhead per task (see docs/benchmarks.md), "
                    "but a third-party Ansible strategy plugin that ansible-core deprecates, so opt-in only.")

@@ -219,3 +219,14 @@ def test_the_probe_playbook_runs_the_module_for_real(tmp_path: Path):
     assert res["paths"][str(tmp_path / "gone")] == "absent"
     assert res["paths"][str(target)] == stackwright_probe.path_state(str(target))
     assert len(res["packages"]) == 64
+
+
+def test_deploy_help_names_every_phase_of_the_site_playbook():
+    from click.testing import CliRunner
+
+    from stackwright.main import cli
+
+    out = CliRunner().invoke(cli, ["deploy", "--help"], terminal_width=400).output
+    tags_help = next(line for line in out.splitlines() if "--tags" in line)
+    named = {w.strip(" ,().") for w in tags_help.split("comma-separated", 1)[1].split(",")}
+    assert named == set(fastpath.phase_order(SITE))
