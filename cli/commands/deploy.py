@@ -67,9 +67,10 @@ def deploy(app: App, inventory: Path, private_key: Path | None, vault_password_f
                             vault_password_file=vault_password_file, private_key=private_key,
                             known_hosts=known_hosts, mitogen=mitogen)
     hosts = sorted(n.name for n in inv.nodes)
-    site = data_dir() / "playbooks" / "site.yml"
+    data = data_dir()
+    site = data / "playbooks" / "site.yml"
     complete = not (tags or limit)
-    digest = fastpath.inputs_digest(work / "inventory", secrets_path, data_dir(), extravars)
+    digest = fastpath.inputs_digest(work / "inventory", secrets_path, data, extravars)
     baseline = fastpath.load(work) if complete else None
     skip: list[str] = []
     check_phase: list[dict[str, Any]] = []
@@ -120,9 +121,8 @@ def deploy(app: App, inventory: Path, private_key: Path | None, vault_password_f
             fastpath.save(work, fastpath.Baseline(digest, order, managed, probes))
         else:
             fastpath.forget(work)
-    elif result.rc != 0:
-        fastpath.forget(work)
     if result.rc != 0:
+        fastpath.forget(work)
         where = "; ".join(f"{f.host}: {f.task}" for f in result.failures) or " ".join(result.errors) or result.status
         raise StackwrightError(f"deploy failed ({where}); full log in {result.artifacts}")
     if tags:

@@ -76,6 +76,8 @@ def horizon_login(url: str, user: str, password: str, screenshot: Path) -> Path:
 
 
 def lab_run(lab: Lab, node: Any, *args: str) -> str:
+    """A command's output on a lab node (ssh joins the words into one shell
+    command line)."""
     return subprocess.run([*lab.ssh_args(node), *args], capture_output=True, text=True, check=True).stdout
 
 
@@ -165,8 +167,7 @@ def test_lab_deploy_verify_and_idempotence(lab_inventory: Path):
     node = inv.nodes[0]
 
     def rbd_images() -> list[str]:
-        return subprocess.run([*lab.ssh_args(node), "rbd", "-p", "images", "ls"], capture_output=True,
-                              text=True, check=True).stdout.split()
+        return lab_run(lab, node, "rbd", "-p", "images", "ls").split()
 
     assert image["id"] in rbd_images()
     assert openstack(clouds, "image", "delete", image["id"]).returncode == 0
@@ -194,8 +195,7 @@ def test_lab_deploy_verify_and_idempotence(lab_inventory: Path):
     assert {"m1.nano", "m1.tiny", "m1.small"} <= set(flavors.stdout.split())
 
     # shared services listen on the management address only
-    listening = subprocess.run([*lab.ssh_args(node), "ss", "-Hltn"], capture_output=True, text=True,
-                               check=True).stdout
+    listening = lab_run(lab, node, "ss", "-Hltn")
     local = {line.split()[3] for line in listening.splitlines()}
     for port in ("3306", "5672", "11211", "25672"):
         bound = {a for a in local if a.endswith(f":{port}")}
@@ -203,8 +203,7 @@ def test_lab_deploy_verify_and_idempotence(lab_inventory: Path):
     # Horizon (Apache) on the management and API addresses, nowhere else
     assert {a for a in local if a.endswith(":80")} == {"10.62.0.11:80", "10.63.0.11:80"}
     # Ceph: healthy enough to serve (one OSD in the lab: no redundancy warning)
-    health = subprocess.run([*lab.ssh_args(node), "ceph", "status", "-f", "json"], capture_output=True,
-                            text=True, check=True).stdout
+    health = lab_run(lab, node, "ceph", "status", "-f", "json")
     status = json.loads(health)
     assert status["osdmap"]["num_up_osds"] == status["osdmap"]["num_osds"] == 1
     assert {s["state_name"] for s in status["pgmap"]["pgs_by_state"]} == {"active+clean"}, status["pgmap"]
@@ -216,8 +215,7 @@ def test_lab_deploy_verify_and_idempotence(lab_inventory: Path):
     timings["horizon login"] = time.monotonic() - start
     assert shot.stat().st_size > 10000
     # RabbitMQ: the guest user is gone, the OpenStack user exists
-    users = subprocess.run([*lab.ssh_args(node), "rabbitmqctl", "-q", "list_users"], capture_output=True,
-                           text=True, check=True).stdout
+    users = lab_run(lab, node, "rabbitmqctl", "-q", "list_users")
     assert "openstack" in users and "guest" not in users
 
     # every task again: the roles are idempotent
