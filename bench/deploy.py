@@ -101,7 +101,10 @@ def apt_floor(ssh: list[str], packages: list[str]) -> float:
            "[ $tries -lt 4 ] || exit 1; tries=$((tries + 1)); start=$(date +%s.%N); done; "
            "apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-unsafe-io "
            + " ".join(packages) + " >/dev/null; echo \"$tries $start $(date +%s.%N)\"")
-    out = subprocess.run([*ssh, cmd], check=True, capture_output=True, text=True).stdout.split()
+    done = subprocess.run([*ssh, cmd], capture_output=True, text=True)
+    if done.returncode != 0:  # say why (e.g. a package's own postinst failed), not just the command
+        raise RuntimeError(f"apt floor on {ssh[-1]}: rc {done.returncode}\n" + done.stderr[-2000:])
+    out = done.stdout.split()
     tries, start, end = int(out[-3]), float(out[-2]), float(out[-1])
     if tries > 1:
         print(f"apt floor: `apt-get update` stalled and was tried {tries} times; the floor counts the last",
