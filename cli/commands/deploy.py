@@ -31,7 +31,7 @@ from ..runner import RunResult, run_playbook, summary_table
 @click.option("--vault-password-file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
               envvar="STACKWRIGHT_VAULT_PASSWORD_FILE", help="Password file of a vault-encrypted secrets file.")
 @click.option("--limit", help="Only these hosts or groups (Ansible --limit pattern).")
-@click.option("--tags", help="Only these phases, comma-separated (prepare, network, time, mariadb, rabbitmq, "
+@click.option("--tags", help="Only these phases, comma-separated (prepare, packages, network, time, mariadb, rabbitmq, "
                              "memcached, ceph, keystone, placement, glance, nova, neutron, cinder, horizon, "
                              "post_deploy).")
 @click.option("--mitogen", is_flag=True, envvar="STACKWRIGHT_MITOGEN",

@@ -90,10 +90,37 @@ def test_policy_rc_d_denies_only_first_starts_during_stackwright_installs():
 def test_package_installs_of_the_service_roles_leave_the_first_start_to_the_role():
     installs = []
     for role in ROLES:
-        if role.name == "common":  # runs before the policy-rc.d exists
-            continue
         for path, task in _tasks(role):
+            # common's base packages come before the policy-rc.d exists
+            if role.name == "common" and path.name != "apt_install.yml":
+                continue
             if "ansible.builtin.apt" in task:
                 installs.append(path)
                 assert (task.get("environment") or {}).get("STACKWRIGHT_NO_START") == "1", f"{path}: {task.get('name')}"
     assert len(installs) >= 15
+
+
+def test_the_packages_phase_covers_every_play_that_installs_packages():
+    """The packages role installs, per inventory group, the packages of the
+    role (and part) that site.yml's plays for that group run: every play's
+    groups map to its role and part, and every part has its packages file."""
+    sources = yaml.safe_load((ROLES[0].parent / "packages" / "defaults" / "main.yml").read_text())["packages_sources"]
+    site = yaml.safe_load((ROLES[0].parent.parent / "playbooks" / "site.yml").read_text())
+    parts = {"main": "", "compute": "compute", "agents": "agents", "volume": "volume"}
+    covered = set()
+    for play in site:
+        runs = [(r, "") for r in play.get("roles", []) if r != "packages"]
+        for task in play.get("tasks", []):
+            spec = task.get("ansible.builtin.import_role")
+            if spec:
+                runs.append((spec["name"], parts[spec.get("tasks_from", "main")]))
+        for role, part in runs:
+            if not (ROLES[0].parent / role / "tasks" / f"packages{'_' + part if part else ''}.yml").exists():
+                continue  # a role without packages (common comes first, host_network, post_deploy)
+            for group in play["hosts"].split(":"):
+                assert sources.get(group) == (f"{role}/{part}" if part else role), f"{play['name']}: {group}"
+                covered.add(group)
+    assert covered == set(sources)
+    for source in sources.values():
+        role, _, part = source.partition("/")
+        assert (ROLES[0].parent / role / "tasks" / f"packages{'_' + part if part else ''}.yml").exists(), source
