@@ -32,7 +32,7 @@ demo: install
 # (a server boots), Glance (an image round trip), Neutron (DHCP, metadata,
 # floating IP), Ceph and Cinder (a volume seen by the guest), Horizon (a
 # login in Chromium).  The shared services' scenarios (clusters included),
-# host networking and Open vSwitch run here.
+# host networking, Open vSwitch and the packages phase run here.
 CI_MOLECULE_SKIP ?= keystone/default placement/default glance/default nova/default neutron/default \
   cinder/default ceph/default horizon/default
 test: install test-host-packages
