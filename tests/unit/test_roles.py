@@ -126,3 +126,34 @@ def test_the_packages_phase_covers_every_play_that_installs_packages():
     for source in sources.values():
         role, _, part = source.partition("/")
         assert (ROLES[0].parent / role / "tasks" / f"packages{'_' + part if part else ''}.yml").exists(), source
+
+
+def test_roles_installing_on_nodes_outside_the_controllers_wait_for_the_background_install():
+    """A node outside packages_foreground_groups installs the packages of
+    sources other than packages_early_sources in the background: the role of
+    every such source, on every example inventory, waits for that install
+    before its own install step (its tasks/install.yml starts with the wait)."""
+    from stackwright.layout import build
+    from stackwright.loader import load
+    from stackwright.render import SERVICE_GROUPS, host_groups
+
+    defaults = yaml.safe_load((ROLES[0].parent / "packages" / "defaults" / "main.yml").read_text())
+    background = set()
+    for example in sorted((ROLES[0].parent.parent / "inventories").glob("*.yml")):
+        inv = load(example)
+        extra = host_groups(inv, build(inv))
+        for node in inv.nodes:
+            groups = set(node.roles) | {g for g, of in SERVICE_GROUPS.items() if set(of) & set(node.roles)}
+            groups |= {g for g, hosts in extra.items() if node.name in hosts}
+            if groups & set(defaults["packages_foreground_groups"]):
+                continue
+            background |= {defaults["packages_sources"][g] for g in groups if g in defaults["packages_sources"]}
+    background -= set(defaults["packages_early_sources"])
+    assert background == {"nova/compute", "neutron/agents", "cinder/volume"}
+    packages_vars = yaml.safe_load((ROLES[0].parent / "packages" / "vars" / "main.yml").read_text())
+    waiting = packages_vars["_packages_waiting_phases"]
+    assert {source.partition("/")[0] for source in background} == set(waiting)
+    for source in background:
+        role = source.partition("/")[0]
+        first = yaml.safe_load((ROLES[0].parent / role / "tasks" / "install.yml").read_text())[0]
+        assert first.get("ansible.builtin.include_role") == {"name": "packages", "tasks_from": "wait"}, role
