@@ -139,7 +139,7 @@ def ensure(conn: Any, p: dict[str, Any], check: bool) -> list[str]:
         endpoint = next((e for e in existing if e.interface == interface), None)
         if endpoint is None:
             actions.append(f"create the {interface} endpoint {url}")
-            if not check:
+            if not check and service is not None:  # created above when not in check mode
                 ident.create_endpoint(service_id=service.id, interface=interface, url=url,
                                       region_id=p["region"], is_enabled=True)
         elif endpoint.url != url:

@@ -4,7 +4,7 @@ each path's type, mode, owner and content digest, each unit's active and
 enabled state, and a digest of the installed packages with their versions.
 
 ``stackwright deploy`` compares two such reports to tell which phases have
-nothing to do (see cli/fastpath.py)."""
+nothing to do (see stackwright/fastpath.py)."""
 
 from __future__ import annotations
 

@@ -86,10 +86,31 @@ def test_ceph_daemons_go_where_the_playbooks_put_them():
     assert not any(s.startswith("ceph-") for n in fuel["nodes"] for s in n["services"])
 
 
-def test_ha_controllers_run_haproxy_and_pacemaker():
-    plan = build(load(INVENTORIES / "ha.yml"))
-    assert {"haproxy", "pacemaker"} <= set(node(plan, "ctl2")["services"])
+def test_ha_is_refused_and_a_preview_plans_only_what_is_deployed():
+    """Three controllers are not deployable yet: plan refuses them; with
+    --preview it shows them with the VIPs, but no service nothing deploys
+    (haproxy, pacemaker), and no Cinder without a storage node."""
+    refused = invoke("plan", str(INVENTORIES / "ha.yml"))
+    assert refused.exit_code == 2
+    assert "3 controllers: a highly available control plane is not deployable yet" in refused.output
+    preview = invoke("--preview", "plan", "--format", "json", str(INVENTORIES / "ha.yml"))
+    assert preview.exit_code == 0
+    plan = json.loads(preview.output[preview.output.index("{"):])
     assert plan["endpoints"] == {"internal": "10.62.0.10", "public": "10.63.0.10"}
+    assert not {"haproxy", "pacemaker", "cinder-api"} & set(node(plan, "ctl2")["services"])
+    assert set(plan["left_out"]) == {"cinder"}
+
+
+def test_plan_says_what_a_cloud_without_storage_goes_without(tmp_path):
+    """The seeds' first layout (controller+network, compute, no storage
+    node): plan lists no Cinder process and says why."""
+    text = (INVENTORIES / "multinode.yml").read_text()
+    inv = tmp_path / "nostorage.yml"
+    inv.write_text(text[:text.index("  - name: sto1")].replace("ceph: true", "ceph: false"))
+    result = invoke("plan", str(inv))
+    assert result.exit_code == 0, result.output
+    assert "left out: cinder: no node has the storage role, so there is no volume backend" in result.output
+    assert "cinder" not in result.output.split("left out:")[0]
 
 
 def test_plan_text_and_json():
@@ -124,7 +145,7 @@ def test_diagram_dot_and_svg(tmp_path):
     assert svg.lstrip().startswith("<?xml") and "br&#45;bond0" in svg
 
 
-@pytest.mark.parametrize("topology", ["aio", "multinode", "ha", "bonded"])
+@pytest.mark.parametrize("topology", ["aio", "multinode", "bonded"])
 def test_init_writes_a_valid_inventory_and_never_overwrites(tmp_path, topology):
     target = tmp_path / "mine.yml"
     assert invoke("init", "--topology", topology, "-o", str(target)).exit_code == 0
@@ -134,6 +155,12 @@ def test_init_writes_a_valid_inventory_and_never_overwrites(tmp_path, topology):
     assert again.exit_code == 1
     assert "already exists; it was left unchanged" in again.output
     assert target.read_text() == "# my edits\n"
+
+
+def test_init_offers_no_topology_that_cannot_be_deployed(tmp_path):
+    result = CliRunner().invoke(cli, ["init", "--topology", "ha", "-o", str(tmp_path / "ha.yml")])
+    assert result.exit_code == 2
+    assert "'ha' is not one of 'aio', 'bonded', 'multinode'" in result.output
 
 
 def test_schema_is_json_schema_with_the_model():

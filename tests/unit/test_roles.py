@@ -104,9 +104,15 @@ def test_package_installs_of_the_service_roles_leave_the_first_start_to_the_role
 
 def test_the_packages_phase_covers_every_play_that_installs_packages():
     """The packages role installs, per inventory group, the packages of the
-    role (and part) that site.yml's plays for that group run: every play's
-    groups map to its role and part, and every part has its packages file."""
-    sources = yaml.safe_load((ROLES[0].parent / "packages" / "defaults" / "main.yml").read_text())["packages_sources"]
+    role (and part) that site.yml's plays for that group run: the catalog's
+    package sources (rendered as stackwright_package_sources, which is what
+    the role reads) map every play's groups to its role and part, and every
+    part has its packages file."""
+    from stackwright import catalog
+
+    sources = catalog.package_sources()
+    defaults = yaml.safe_load((ROLES[0].parent / "packages" / "defaults" / "main.yml").read_text())
+    assert defaults["packages_sources"] == "{{ stackwright_package_sources }}"
     site = yaml.safe_load((ROLES[0].parent.parent / "playbooks" / "site.yml").read_text())
     parts = {"main": "", "compute": "compute", "agents": "agents", "volume": "volume"}
     covered = set()
@@ -133,21 +139,20 @@ def test_roles_installing_on_nodes_outside_the_controllers_wait_for_the_backgrou
     sources other than packages_early_sources in the background: the role of
     every such source, on every example inventory, waits for that install
     before its own install step (its tasks/install.yml starts with the wait)."""
-    from stackwright.layout import build
+    from stackwright import catalog
     from stackwright.loader import load
-    from stackwright.render import SERVICE_GROUPS, host_groups
 
     defaults = yaml.safe_load((ROLES[0].parent / "packages" / "defaults" / "main.yml").read_text())
+    sources = catalog.package_sources()
     background = set()
     for example in sorted((ROLES[0].parent.parent / "inventories").glob("*.yml")):
-        inv = load(example)
-        extra = host_groups(inv, build(inv))
+        inv = load(example, preview=True)
+        members = catalog.service_groups(inv)
         for node in inv.nodes:
-            groups = set(node.roles) | {g for g, of in SERVICE_GROUPS.items() if set(of) & set(node.roles)}
-            groups |= {g for g, hosts in extra.items() if node.name in hosts}
+            groups = set(node.roles) | {g for g, hosts in members.items() if node.name in hosts}
             if groups & set(defaults["packages_foreground_groups"]):
                 continue
-            background |= {defaults["packages_sources"][g] for g in groups if g in defaults["packages_sources"]}
+            background |= {sources[g] for g in groups if g in sources}
     background -= set(defaults["packages_early_sources"])
     assert background == {"nova/compute", "neutron/agents", "cinder/volume"}
     packages_vars = yaml.safe_load((ROLES[0].parent / "packages" / "vars" / "main.yml").read_text())

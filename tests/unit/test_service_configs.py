@@ -49,7 +49,8 @@ Configs = dict[str, dict[str, configparser.ConfigParser]]
 
 def render_configs(tmp_path: Path, inventory: str, role: str, files: str) -> Configs:
     inv_dir = tmp_path / "inventory"
-    render(load(REPO / "inventories" / inventory), inv_dir)
+    # preview: configurations of topologies not deployable yet (ha.yml) too
+    render(load(REPO / "inventories" / inventory, preview=True), inv_dir)
     secrets = tmp_path / "secrets.json"
     secrets.write_text(json.dumps(secrets_mod.generate()))
     playbook = tmp_path / "play.yml"

@@ -25,6 +25,9 @@ class Problem:
     fix: str = ""
     severity: Literal["error", "warning"] = "error"
     line: int | None = field(default=None, compare=False)
+    # what the inventory asks for is valid but not deployable yet (the
+    # service catalog says so): an error, except for `--preview` renders
+    not_yet: bool = field(default=False, compare=False)
 
     def render(self, filename: str) -> str:
         where = f"{filename}:{self.line}" if self.line else filename

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from .. import credentials, fastpath
+from .. import catalog, credentials, fastpath
 from .. import secrets as secrets_mod
 from ..lab import Lab, adapt
 from ..main import App, StackwrightError, inventory_argument, load_or_exit
@@ -31,9 +31,7 @@ from ..runner import RunResult, run_playbook, summary_table
 @click.option("--vault-password-file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
               envvar="STACKWRIGHT_VAULT_PASSWORD_FILE", help="Password file of a vault-encrypted secrets file.")
 @click.option("--limit", help="Only these hosts or groups (Ansible --limit pattern).")
-@click.option("--tags", help="Only these phases, comma-separated (prepare, packages, network, time, mariadb, rabbitmq, "
-                             "memcached, ceph, keystone, placement, glance, nova, neutron, cinder, horizon, "
-                             "post_deploy).")
+@click.option("--tags", help=f"Only these phases, comma-separated ({', '.join(catalog.phases())}).")
 @click.option("--mitogen", is_flag=True, envvar="STACKWRIGHT_MITOGEN",
               help="Run the tasks through Mitogen: about 5x less overhead per task (see docs/benchmarks.md), "
                    "but a third-party Ansible strategy plugin that ansible-core deprecates, so opt-in only.")
@@ -44,7 +42,7 @@ from ..runner import RunResult, run_playbook, summary_table
 def deploy(app: App, inventory: Path, private_key: Path | None, vault_password_file: Path | None,
            limit: str | None, tags: str | None, mitogen: bool, full: bool) -> None:
     """Deploy the cloud described by INVENTORY (shared services and Keystone)."""
-    inv = load_or_exit(app, inventory)
+    inv = load_or_exit(app, inventory, deploying=True)
     secrets_path = secrets_file(inventory)
     if not secrets_path.exists():
         secrets_mod.write(secrets_path)

@@ -28,6 +28,10 @@ class App:
     console: Console
     err: Console
     debug: bool
+    # --preview: what the service catalog cannot deploy yet is a warning,
+    # so an inventory for work in progress (a role's cluster scenario) can
+    # be rendered and its lab built; deploy and verify refuse it
+    preview: bool = False
 
 
 class StackwrightError(click.ClickException):
@@ -54,9 +58,14 @@ def report_problems(app: App, filename: str, problems: list[Problem]) -> None:
         app.err.print(p.render(filename), style=style, markup=False, highlight=False)
 
 
-def load_or_exit(app: App, path: Path) -> Inventory:
+def load_or_exit(app: App, path: Path, deploying: bool = False) -> Inventory:
+    """The inventory, or every problem reported and exit 2.  *deploying*
+    commands never preview."""
+    if deploying and app.preview:
+        raise StackwrightError("--preview is for render, plan and lab only: Stackwright does not deploy what its "
+                               "service catalog cannot deploy yet")
     try:
-        return load(path)
+        return load(path, preview=app.preview)
     except InventoryError as exc:
         report_problems(app, exc.filename, exc.problems)
         n = len(exc.errors)
@@ -67,10 +76,14 @@ def load_or_exit(app: App, path: Path) -> Inventory:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="stackwright")
 @click.option("--debug", is_flag=True, envvar="STACKWRIGHT_DEBUG", help="Show tracebacks of internal errors.")
+@click.option("--preview", is_flag=True, envvar="STACKWRIGHT_PREVIEW",
+              help="Accept what is not deployable yet, as a warning (render, plan and lab only; for role "
+                   "development, such as molecule's cluster scenarios).")
 @click.pass_context
-def cli(ctx: click.Context, debug: bool) -> None:
+def cli(ctx: click.Context, debug: bool, preview: bool) -> None:
     """Deploy and operate OpenStack (Debian 12, Zed) from one node inventory."""
-    ctx.obj = App(console=Console(soft_wrap=True), err=Console(stderr=True, soft_wrap=True), debug=debug)
+    ctx.obj = App(console=Console(soft_wrap=True), err=Console(stderr=True, soft_wrap=True), debug=debug,
+                  preview=preview)
 
 
 @cli.command()

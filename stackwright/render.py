@@ -11,29 +11,11 @@ from typing import Any
 
 import jinja2
 
-from .layout import NodeLayout, build, ceph_nodes, runs_neutron_agent
+from . import catalog
+from .catalog import NODE_ROLES
+from .layout import NodeLayout, build
 from .model import Inventory, Node
 from .paths import data_dir
-
-NODE_ROLES = ("controller", "network", "compute", "storage")
-
-# Which node-role groups each service group is made of.  Roles and playbooks
-# only ever name the service groups, so moving a service is a change here.
-SERVICE_GROUPS: dict[str, tuple[str, ...]] = {
-    "chrony": ("controller", "network", "compute", "storage"),
-    "mariadb": ("controller",),
-    "rabbitmq": ("controller",),
-    "memcached": ("controller",),
-    "keystone": ("controller",),
-    "placement": ("controller",),
-    "glance": ("controller",),
-    "nova": ("controller",),
-    "nova_compute": ("compute",),
-    "neutron_server": ("controller",),
-    "cinder": ("controller",),
-    "cinder_volume": ("storage",),
-    "horizon": ("controller",),
-}
 
 
 def _yaml(value: Any) -> str:
@@ -129,30 +111,33 @@ def groups(inv: Inventory) -> dict[str, list[str]]:
     return {role: sorted(n.name for n in inv.nodes_with_role(role)) for role in NODE_ROLES}
 
 
-def host_groups(inv: Inventory, layouts: dict[str, NodeLayout]) -> dict[str, list[str]]:
-    """Groups that do not follow from node roles alone."""
-    gateways = inv.nodes_with_role("network") or inv.nodes_with_role("controller")
-    ceph_mons, ceph_osds = ceph_nodes(inv)
-    return {
-        "openvswitch": sorted(name for name, lay in layouts.items() if lay.ovs),
-        "neutron_ovs_agent": sorted(n.name for n in inv.nodes if runs_neutron_agent(inv, n)),
-        "neutron_gateway": sorted(n.name for n in gateways),
-        "ceph_mon": ceph_mons,
-        "ceph_osd": ceph_osds,
-    }
+def service_groups(inv: Inventory) -> tuple[dict[str, tuple[str, ...]], dict[str, list[str]]]:
+    """The catalog's groups: those made of whole node roles as children of
+    the node-role groups (the hosts file says where a service runs), the
+    others (computed from the layout, or left out by this inventory: empty)
+    as host lists."""
+    by_role: dict[str, tuple[str, ...]] = {}
+    by_host: dict[str, list[str]] = {}
+    for svc in catalog.deployable():
+        if svc.members is None and not svc.left_out(inv):
+            by_role[svc.group] = svc.runs_on
+        else:
+            by_host[svc.group] = svc.hosts(inv)
+    return by_role, by_host
 
 
 def render_files(inv: Inventory) -> dict[str, str]:
     """Relative path -> file content, for every file of the inventory."""
     env = _env()
     layouts = build(inv)  # each node's layout once, for its vars and the openvswitch group
+    by_role, by_host = service_groups(inv)
     files = {
         "hosts.yml": env.get_template("hosts.yml.j2").render(
-            cloud=cloud_vars(inv), groups=groups(inv), service_groups=SERVICE_GROUPS,
-            host_groups=host_groups(inv, layouts),
+            cloud=cloud_vars(inv), groups=groups(inv), service_groups=by_role, host_groups=by_host,
             nodes=sorted(n.name for n in inv.nodes),
         ),
-        "group_vars/all.yml": env.get_template("group_vars_all.yml.j2").render(cloud=cloud_vars(inv)),
+        "group_vars/all.yml": env.get_template("group_vars_all.yml.j2").render(
+            cloud=cloud_vars(inv), package_sources=catalog.package_sources()),
     }
     for node in sorted(inv.nodes, key=lambda n: n.name):
         files[f"host_vars/{node.name}.yml"] = env.get_template("host_vars.yml.j2").render(

@@ -42,7 +42,7 @@ def verify(app: App, inventory: Path, vault_password_file: Path | None, image: s
     passed/failed/skipped with the reasons."""
     import openstack  # slow to import: only here
 
-    inv = load_or_exit(app, inventory)
+    inv = load_or_exit(app, inventory, deploying=True)
     try:
         values = secrets_mod.read(secrets_file(inventory), vault_password_file)
     except InventoryError as exc:

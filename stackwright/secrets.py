@@ -13,44 +13,16 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from . import catalog
 from .problems import InventoryError, Problem
 
 _ALPHABET = string.ascii_letters + string.digits
 
-# Every secret the cloud needs, by name.  Services that arrive in later
-# releases of Stackwright already have theirs, so a secrets file made today
-# stays complete.
-PASSWORDS = (
-    "keystone_admin_password",
-    "keystone_db_password",
-    "glance_db_password",
-    "glance_keystone_password",
-    "placement_db_password",
-    "placement_keystone_password",
-    "nova_db_password",
-    "nova_keystone_password",
-    "nova_metadata_secret",
-    "neutron_db_password",
-    "neutron_keystone_password",
-    "cinder_db_password",
-    "cinder_keystone_password",
-    "heat_db_password",
-    "heat_keystone_password",
-    "heat_domain_admin_password",
-    "swift_keystone_password",
-    "swift_hash_path_prefix",
-    "swift_hash_path_suffix",
-    "ceilometer_keystone_password",
-    "horizon_secret_key",
-    "rabbitmq_openstack_password",
-    "rabbitmq_erlang_cookie",
-    "memcache_secret_key",
-    "mariadb_root_password",
-    "mariadb_backup_password",
-    "haproxy_stats_password",
-    "pacemaker_hacluster_password",
-)
+# Every secret some deployable service uses (the service catalog says which);
+# UUIDs are identifiers the services share, the rest random passwords.
 UUIDS = ("ceph_fsid", "libvirt_ceph_secret_uuid")
+NAMES = catalog.secrets()
+PASSWORDS = tuple(name for name in NAMES if name not in UUIDS)
 
 
 def generate() -> dict[str, str]:
@@ -112,7 +84,7 @@ def read(path: Path, vault_password_file: Path | None = None) -> dict[str, Any]:
     data = YAML(typ="safe").load(raw.decode())
     if not isinstance(data, dict):
         raise InventoryError(name, [Problem((), "secrets file is not a mapping", "regenerate it with --force")])
-    missing = [k for k in (*PASSWORDS, *UUIDS) if not data.get(k)]
+    missing = [k for k in NAMES if not data.get(k)]
     if missing:
         raise InventoryError(
             name,

@@ -9,7 +9,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator
 
-from .model import Inventory, Network
+from . import catalog
+from .model import LINUX_BOND_MODES, OVS_BOND_MODES, Inventory, Network, linux_bond_mode
 from .problems import Problem
 
 # Which network roles each node role needs.
@@ -18,19 +19,8 @@ REQUIRED_NETWORKS: dict[str, tuple[str, str]] = {
     "network": ("external", "network nodes route tenant networks to the external network"),
 }
 
-OVS_BOND_MODES = ("active-backup", "balance-slb", "balance-tcp")
-LINUX_BOND_MODES = (
-    "balance-rr", "active-backup", "balance-xor", "broadcast", "802.3ad", "balance-tlb", "balance-alb",
-)
 # Bytes a tunnel header takes from the underlay MTU.
 TUNNEL_OVERHEAD = {"vxlan": 50, "gre": 42}
-
-
-def linux_bond_mode(mode: str | None) -> str | None:
-    """Mode 0-6 or its name -> the name."""
-    if mode is not None and mode.isdigit() and int(mode) < len(LINUX_BOND_MODES):
-        return LINUX_BOND_MODES[int(mode)]
-    return mode
 
 
 def _address_required(net: Network) -> bool:
@@ -47,7 +37,7 @@ def parse_vlan_range(text: str) -> tuple[int, int]:
 def check(inv: Inventory) -> list[Problem]:
     problems: list[Problem] = []
     for rule in (_networks, _network_types, _nodes_unique, _node_interfaces, _bond_options, _node_networks,
-                 _mtus, _vlans, _topology, _vips, _services):
+                 _mtus, _vlans, _topology, _vips, _services, catalog.problems):
         problems.extend(rule(inv))
     return problems
 

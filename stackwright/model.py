@@ -167,6 +167,19 @@ class Nic(_Strict):
     mtu: Mtu | None = None
 
 
+OVS_BOND_MODES = ("active-backup", "balance-slb", "balance-tcp")
+LINUX_BOND_MODES = (
+    "balance-rr", "active-backup", "balance-xor", "broadcast", "802.3ad", "balance-tlb", "balance-alb",
+)
+
+
+def linux_bond_mode(mode: str | None) -> str | None:
+    """Mode 0-6 or its name -> the name."""
+    if mode is not None and mode.isdigit() and int(mode) < len(LINUX_BOND_MODES):
+        return LINUX_BOND_MODES[int(mode)]
+    return mode
+
+
 class Bond(_Strict):
     name: IfName
     members: list[IfName]
@@ -183,6 +196,11 @@ class Bond(_Strict):
     lacp_rate: Literal["slow", "fast"] | None = None
     xmit_hash_policy: Literal["layer2", "layer2+3", "layer3+4", "encap2+3", "encap3+4"] | None = None
     mtu: Mtu | None = None
+
+    @property
+    def linux_mode(self) -> str:
+        """The kernel bond mode by name (active-backup when unset)."""
+        return linux_bond_mode(self.mode) or "active-backup"
 
 
 class Attachment(_Strict):

@@ -18,7 +18,9 @@ from ..model import Inventory
 from ..paths import data_dir
 from ..render import cloud_vars
 
-TOPOLOGIES = {"aio": "aio.yml", "multinode": "multinode.yml", "ha": "ha.yml", "bonded": "fuel-bonded.yml"}
+# Starting inventories that deploy as they are (inventories/ha.yml waits for
+# the high-availability stack: validate refuses several controllers).
+TOPOLOGIES = {"aio": "aio.yml", "multinode": "multinode.yml", "bonded": "fuel-bonded.yml"}
 
 
 @click.command()
@@ -60,6 +62,8 @@ def plan(app: App, inventory: Path, fmt: str, diagram_path: Path | None, lab: bo
                 ovs.add(Text(f"{bridge}: {', '.join(ports)}", overflow="fold"))
         tree.add(Text("services: " + ", ".join(node["services"]), overflow="fold"))
         app.console.print(tree, soft_wrap=False)
+    for group, reason in data["left_out"].items():
+        app.console.print(f"left out: {group}: {reason}", style="yellow", highlight=False)
     table = Table(title="nodes per role")
     for role in data["totals"]:
         table.add_column(role, justify="right")

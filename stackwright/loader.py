@@ -4,6 +4,7 @@ raises anything but :class:`InventoryError`."""
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import types
 import typing
@@ -22,17 +23,19 @@ from .problems import InventoryError, Path, Problem
 MAX_BYTES = 16 * 1024 * 1024
 
 
-def load(path: str | FsPath) -> Inventory:
+def load(path: str | FsPath, preview: bool = False) -> Inventory:
     """Load and check an inventory; raise InventoryError with every error.
 
     Warnings alone do not stop loading; they are attached to the result of
-    :func:`load_with_warnings`.
+    :func:`load_with_warnings`.  With *preview*, what the service catalog
+    cannot deploy yet is a warning instead of an error (render and lab for
+    role development; deploy never previews).
     """
-    inventory, _ = load_with_warnings(path)
+    inventory, _ = load_with_warnings(path, preview)
     return inventory
 
 
-def load_with_warnings(path: str | FsPath) -> tuple[Inventory, list[Problem]]:
+def load_with_warnings(path: str | FsPath, preview: bool = False) -> tuple[Inventory, list[Problem]]:
     """Fast path: YAML through the C parser, no line bookkeeping.  Only when
     something is wrong is the file parsed again, round-trip, to find the
     line of each problem."""
@@ -44,6 +47,8 @@ def load_with_warnings(path: str | FsPath) -> tuple[Inventory, list[Problem]]:
         raw = _read_yaml(filename)
         raise InventoryError(filename, _from_pydantic(exc, raw)) from None
     problems = check(inventory)
+    if preview:
+        problems = [dataclasses.replace(p, severity="warning") if p.not_yet else p for p in problems]
     if problems:
         raw = _read_yaml(filename)
         problems = [_with_line(p, raw) for p in problems]
@@ -118,7 +123,7 @@ def _line_of(raw: Any, path: Path) -> int | None:
 
 
 def _with_line(problem: Problem, raw: Any) -> Problem:
-    return Problem(problem.path, problem.message, problem.fix, problem.severity, _line_of(raw, problem.path))
+    return dataclasses.replace(problem, line=_line_of(raw, problem.path))
 
 
 # -- pydantic errors to problems --------------------------------------------

@@ -11,22 +11,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .checks import linux_bond_mode
-from .layout import NodeLayout, Port, ceph_nodes, node_layout
+from . import catalog
+from .layout import NodeLayout, Port
+from .layout import build as build_layouts
 from .model import Bond, Inventory, Network, Node
-
-# The services each node role runs.  In the seeds' scheme 1 (no network
-# node) the Neutron agents run on the controllers.
-CONTROLLER_SERVICES = (
-    "chrony", "mariadb", "rabbitmq", "memcached", "keystone", "glance-api", "placement-api", "nova-api",
-    "nova-conductor", "nova-scheduler", "nova-novncproxy", "neutron-server", "cinder-api", "cinder-scheduler",
-    "horizon",
-)
-HA_SERVICES = ("haproxy", "pacemaker", "corosync")
-NETWORK_SERVICES = ("chrony", "openvswitch", "neutron-openvswitch-agent", "neutron-l3-agent",
-                    "neutron-dhcp-agent", "neutron-metadata-agent")
-COMPUTE_SERVICES = ("chrony", "libvirt", "nova-compute", "openvswitch", "neutron-openvswitch-agent")
-STORAGE_SERVICES = ("chrony", "cinder-volume")
 
 
 @dataclass
@@ -56,37 +44,6 @@ class NodePlan:
     layout: dict[str, Any] = field(default_factory=dict)
 
 
-def services_for(inv: Inventory, node: Node) -> list[str]:
-    out: list[str] = []
-    has_network_nodes = bool(inv.nodes_with_role("network"))
-    ha = len(inv.nodes_with_role("controller")) > 1
-    if "controller" in node.roles:
-        out += CONTROLLER_SERVICES
-        if ha:
-            out += HA_SERVICES
-        if not has_network_nodes:
-            out += NETWORK_SERVICES
-        svc = inv.cloud.services
-        out += [s for s, on in (("heat-api", svc.heat), ("heat-engine", svc.heat), ("swift-proxy", svc.swift),
-                                ("ceilometer-central", svc.ceilometer)) if on]
-    if "network" in node.roles:
-        out += NETWORK_SERVICES
-    if "compute" in node.roles:
-        out += COMPUTE_SERVICES
-        if inv.cloud.services.ceilometer:
-            out.append("ceilometer-compute")
-    if "storage" in node.roles:
-        out += STORAGE_SERVICES
-        if inv.cloud.services.swift:
-            out += ["swift-account", "swift-container", "swift-object"]
-        monitors, osds = ceph_nodes(inv)
-        if node.name in monitors:
-            out += ["ceph-mon", "ceph-mgr"]
-        if node.name in osds:
-            out.append("ceph-osd")
-    return list(dict.fromkeys(out))
-
-
 def _port_desc(port: Port) -> str:
     if port.type == "internal":
         return f"{port.name} (internal port{f', tag {port.tag}' if port.tag else ''})"
@@ -109,14 +66,13 @@ def _bond_desc(bond: Bond, lay: NodeLayout) -> dict[str, Any]:
         return {"name": bond.name, "provider": "ovs", "members": list(bond.members), "mode": port.bond_mode,
                 "lacp": port.lacp}
     return {"name": bond.name, "provider": "linux", "members": list(bond.members),
-            "mode": linux_bond_mode(bond.mode) or "active-backup", "miimon": bond.miimon or 100,
+            "mode": bond.linux_mode, "miimon": bond.miimon or 100,
             "lacp_rate": bond.lacp_rate, "xmit_hash_policy": bond.xmit_hash_policy}
 
 
-def node_plan(inv: Inventory, node: Node) -> NodePlan:
+def node_plan(inv: Inventory, node: Node, lay: NodeLayout) -> NodePlan:
     access = inv.ssh_for(node)
     bonds = {b.name: b for b in node.bonds}
-    lay = node_layout(inv, node)
     plan = NodePlan(node.name, list(node.roles), f"{access.user}@{access.host}:{access.port}", None)
     for net_name, att in node.networks.items():
         net: Network = inv.network(net_name)
@@ -150,12 +106,13 @@ def node_plan(inv: Inventory, node: Node) -> NodePlan:
                                                                       else [])
                         for b in lay.bridges}
     plan.layout = lay.as_vars()
-    plan.services = services_for(inv, node)
+    plan.services = catalog.units_on(inv, node)
     return plan
 
 
 def build(inv: Inventory) -> dict[str, Any]:
-    nodes = [node_plan(inv, n) for n in sorted(inv.nodes, key=lambda n: n.name)]
+    layouts = build_layouts(inv)
+    nodes = [node_plan(inv, n, layouts[n.name]) for n in sorted(inv.nodes, key=lambda n: n.name)]
     totals = {role: len(inv.nodes_with_role(role)) for role in ("controller", "network", "compute", "storage")}
     return {
         "cloud": inv.cloud.name,
@@ -164,5 +121,6 @@ def build(inv: Inventory) -> dict[str, Any]:
         "kernel_bonding": inv.cloud.kernel_bonding,
         "hypervisor": inv.cloud.hypervisor,
         "totals": totals,
+        "left_out": catalog.left_out(inv),
         "nodes": [asdict(n) for n in nodes],
     }

@@ -1,0 +1,264 @@
+"""The service catalog: every service Stackwright knows, in one place.
+
+For each service: the inventory group its nodes form (roles and plays name
+only this group), the node roles it runs on (or the rule that picks its
+nodes), the deploy phase and Ansible role that build it, where its packages
+come from, its processes, its API ports and Keystone entry, its database and
+its secrets, and whether Stackwright can deploy it yet.
+
+Everything that used to repeat these facts derives from here: the rendered
+service groups and the packages phase's sources (:mod:`stackwright.render`),
+the services ``plan`` lists, the phases of ``deploy --tags``, the secrets
+file, and ``validate``'s refusals (a service, topology or setting not
+deployable yet) and warnings (a service this inventory leaves out, and why).
+A unit test (tests/unit/test_catalog.py) fails when site.yml, the packages
+role or a role's defaults disagree with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from .model import Inventory, Node, NodeRole
+from .problems import Problem
+
+NODE_ROLES: tuple[NodeRole, ...] = ("controller", "network", "compute", "storage")
+
+
+@dataclass(frozen=True)
+class Api:
+    """An API a service serves: its port, Keystone service type and path
+    (the endpoint is http://<endpoint host>:<port><path>), and the URL a
+    health check asks (HAProxy's, once HA lands)."""
+
+    port: int
+    keystone_type: str | None = None
+    path: str = ""
+    health: str = "/"
+
+
+@dataclass(frozen=True)
+class Service:
+    """One service of the catalog.
+
+    *group* is the inventory group; *runs_on* the node roles whose nodes form
+    it, or *members* the rule that picks them when node roles alone do not
+    say (Open vSwitch, Neutron's agents, Ceph).  *needs* returns why this
+    inventory leaves the service out (None: deployed).  *not_yet* says what
+    is missing before Stackwright can deploy it at all (empty: deployable);
+    *option* is the ``cloud.services`` switch that asks for it.
+    """
+
+    group: str
+    phase: str
+    role: str
+    units: tuple[str, ...]
+    packages: str = ""  # the packages phase's source: ROLE or ROLE/PART (tasks/packages[_PART].yml)
+    runs_on: tuple[NodeRole, ...] = ()
+    members: Callable[[Inventory], list[str]] | None = None
+    apis: tuple[Api, ...] = ()
+    database: str | None = None
+    secrets: tuple[str, ...] = ()
+    needs: Callable[[Inventory], str | None] | None = None
+    option: str | None = None
+    not_yet: str = ""
+
+    @property
+    def deployable(self) -> bool:
+        return not self.not_yet
+
+    def left_out(self, inv: Inventory) -> str | None:
+        """Why this inventory does not get the service (None: it does)."""
+        if not self.deployable:
+            return self.not_yet
+        if self.option and not getattr(inv.cloud.services, self.option):
+            return f"cloud.services.{self.option} is off"
+        return self.needs(inv) if self.needs else None
+
+    def hosts(self, inv: Inventory) -> list[str]:
+        """The nodes that run it in this inventory (sorted)."""
+        if self.left_out(inv):
+            return []
+        if self.members is not None:
+            return sorted(self.members(inv))
+        return sorted(n.name for n in inv.nodes if set(self.runs_on) & set(n.roles))
+
+
+# -- rules that pick nodes or leave a service out --------------------------
+
+
+def runs_neutron_agent(inv: Inventory, node: Node) -> bool:
+    """Network and compute nodes; controllers too when there is no network
+    node (the seeds' scheme 1)."""
+    return bool({"network", "compute"} & set(node.roles)) or (
+        "controller" in node.roles and not inv.nodes_with_role("network"))
+
+
+def ceph_nodes(inv: Inventory) -> tuple[list[str], list[str]]:
+    """(monitors, OSD nodes) of the cloud's Ceph cluster: OSDs on every
+    storage node, monitors (with managers) on the first one or, from three
+    storage nodes on, the first three.  Empty without services.ceph."""
+    if not inv.cloud.services.ceph:
+        return [], []
+    osds = sorted(n.name for n in inv.nodes_with_role("storage"))
+    return osds[: 3 if len(osds) >= 3 else 1], osds
+
+
+def _ovs_nodes(inv: Inventory) -> list[str]:
+    from .layout import build  # the layout decides (OVS bonds, bridged VLANs, agents)
+
+    return [name for name, lay in build(inv).items() if lay.ovs]
+
+
+def _gateways(inv: Inventory) -> list[str]:
+    return [n.name for n in inv.nodes_with_role("network") or inv.nodes_with_role("controller")]
+
+
+def _no_storage_node(inv: Inventory) -> str | None:
+    if inv.nodes_with_role("storage"):
+        return None
+    return ("no node has the storage role, so there is no volume backend (Ceph or LVM) for Cinder: "
+            "the cloud has no block storage (no volume endpoint, no volume panels in Horizon)")
+
+
+# -- the catalog, in deploy order (site.yml's plays) ------------------------
+
+SERVICES: tuple[Service, ...] = (
+    Service("openvswitch", "network", "openvswitch", ("openvswitch",), packages="openvswitch",
+            members=_ovs_nodes),
+    Service("chrony", "time", "chrony", ("chrony",), packages="chrony", runs_on=NODE_ROLES),
+    Service("mariadb", "mariadb", "mariadb", ("mariadb",), packages="mariadb", runs_on=("controller",)),
+    Service("rabbitmq", "rabbitmq", "rabbitmq", ("rabbitmq",), packages="rabbitmq", runs_on=("controller",),
+            secrets=("rabbitmq_openstack_password", "rabbitmq_erlang_cookie")),
+    Service("memcached", "memcached", "memcached", ("memcached",), packages="memcached", runs_on=("controller",)),
+    Service("ceph_mon", "ceph", "ceph", ("ceph-mon", "ceph-mgr"), packages="ceph",
+            members=lambda inv: ceph_nodes(inv)[0], secrets=("ceph_fsid",)),
+    Service("ceph_osd", "ceph", "ceph", ("ceph-osd",), packages="ceph", members=lambda inv: ceph_nodes(inv)[1]),
+    Service("keystone", "keystone", "keystone", ("keystone",), packages="keystone", runs_on=("controller",),
+            apis=(Api(5000, "identity", "/v3", "/v3"),), database="keystone",
+            secrets=("keystone_admin_password", "keystone_db_password")),
+    Service("placement", "placement", "placement", ("placement-api",), packages="placement",
+            runs_on=("controller",), apis=(Api(8778, "placement"),), database="placement",
+            secrets=("placement_db_password", "placement_keystone_password")),
+    Service("glance", "glance", "glance", ("glance-api",), packages="glance", runs_on=("controller",),
+            apis=(Api(9292, "image", health="/healthcheck"),), database="glance",
+            secrets=("glance_db_password", "glance_keystone_password")),
+    Service("nova", "nova", "nova", ("nova-api", "nova-conductor", "nova-scheduler", "nova-novncproxy"),
+            packages="nova", runs_on=("controller",),
+            apis=(Api(8774, "compute", "/v2.1"), Api(8775), Api(6080, health="/vnc_auto.html")),
+            database="nova",
+            secrets=("nova_db_password", "nova_keystone_password", "nova_metadata_secret")),
+    Service("nova_compute", "nova", "nova", ("libvirt", "nova-compute"), packages="nova/compute",
+            runs_on=("compute",), secrets=("libvirt_ceph_secret_uuid",)),
+    Service("neutron_server", "neutron", "neutron", ("neutron-server",), packages="neutron",
+            runs_on=("controller",), apis=(Api(9696, "network"),), database="neutron",
+            secrets=("neutron_db_password", "neutron_keystone_password")),
+    Service("neutron_ovs_agent", "neutron", "neutron", ("neutron-openvswitch-agent",), packages="neutron/agents",
+            members=lambda inv: [n.name for n in inv.nodes if runs_neutron_agent(inv, n)]),
+    Service("neutron_gateway", "neutron", "neutron",
+            ("neutron-l3-agent", "neutron-dhcp-agent", "neutron-metadata-agent"), packages="neutron/agents",
+            members=_gateways),
+    Service("cinder", "cinder", "cinder", ("cinder-api", "cinder-scheduler"), packages="cinder",
+            runs_on=("controller",), apis=(Api(8776, "volumev3", "/v3/%(project_id)s", "/healthcheck"),),
+            database="cinder", secrets=("cinder_db_password", "cinder_keystone_password"),
+            needs=_no_storage_node),
+    Service("cinder_volume", "cinder", "cinder", ("cinder-volume",), packages="cinder/volume",
+            runs_on=("storage",), needs=_no_storage_node),
+    Service("horizon", "horizon", "horizon", ("horizon",), packages="horizon", runs_on=("controller",),
+            apis=(Api(80, health="/auth/login/"),), secrets=("horizon_secret_key",)),
+    # Known to the inventory, not deployable yet: asking for them is refused.
+    Service("heat", "heat", "heat", ("heat-api", "heat-api-cfn", "heat-engine"), runs_on=("controller",),
+            option="heat", not_yet="Stackwright has no Heat role yet (the issue on Swift, Heat and telemetry)"),
+    Service("swift", "swift", "swift", ("swift-proxy", "swift-account", "swift-container", "swift-object"),
+            runs_on=("controller", "storage"), option="swift",
+            not_yet="Stackwright has no Swift role yet (the issue on Swift, Heat and telemetry)"),
+    Service("ceilometer", "ceilometer", "ceilometer", ("ceilometer-central", "ceilometer-compute"),
+            runs_on=("controller", "compute"), option="ceilometer",
+            not_yet="Stackwright has no telemetry roles yet (the issue on Swift, Heat and telemetry)"),
+)
+
+# Phases of site.yml that are not one service's: every node's base set-up.
+HOST_PHASES = ("prepare", "packages", "network")
+FINAL_PHASES = ("post_deploy",)
+
+
+def deployable() -> tuple[Service, ...]:
+    return tuple(s for s in SERVICES if s.deployable)
+
+
+def service(group: str) -> Service:
+    return next(s for s in SERVICES if s.group == group)
+
+
+def phases() -> list[str]:
+    """Every deploy phase (the --tags names), in the order deploy runs them."""
+    return list(dict.fromkeys([*HOST_PHASES, *(s.phase for s in deployable()), *FINAL_PHASES]))
+
+
+def service_groups(inv: Inventory) -> dict[str, list[str]]:
+    """group -> its nodes, for every deployable service (empty: left out)."""
+    return {s.group: s.hosts(inv) for s in deployable()}
+
+
+def package_sources() -> dict[str, str]:
+    """group -> the role (or ROLE/PART) whose packages its nodes install."""
+    return {s.group: s.packages for s in deployable()}
+
+
+def units_on(inv: Inventory, node: Node) -> list[str]:
+    """The processes the node runs, in deploy order."""
+    return list(dict.fromkeys(u for s in deployable() if node.name in s.hosts(inv) for u in s.units))
+
+
+def left_out(inv: Inventory) -> dict[str, str]:
+    """Deployable services this inventory does not get, with the reason (one
+    entry per reason: a service's parts share theirs)."""
+    out: dict[str, str] = {}
+    for s in deployable():
+        reason = s.left_out(inv)
+        if reason and reason not in out.values() and not (s.option and reason.endswith("is off")):
+            out[s.group] = reason
+    return out
+
+
+# Secrets no single service owns.
+SHARED_SECRETS: tuple[str, ...] = ()
+
+
+def secrets() -> tuple[str, ...]:
+    """Every secret some deployable service uses, sorted."""
+    return tuple(sorted({*SHARED_SECRETS, *(name for s in deployable() for name in s.secrets)}))
+
+
+# -- validate: what the catalog cannot deploy yet, and what it leaves out ---
+
+
+def problems(inv: Inventory) -> Iterator[Problem]:
+    for s in SERVICES:
+        if s.option and getattr(inv.cloud.services, s.option) and not s.deployable:
+            yield Problem(("cloud", "services", s.option), f"{s.option} is not deployable yet: {s.not_yet}",
+                          f"remove `{s.option}: true` (or set it to false)", not_yet=True)
+    controllers = inv.nodes_with_role("controller")
+    if len(controllers) > 1:
+        yield Problem(("nodes",), f"{len(controllers)} controllers: a highly available control plane is not "
+                      "deployable yet (no pacemaker to hold the VIPs, no HAProxy in front of the APIs, no Galera "
+                      "cluster; the issue on high availability)", "use one controller", not_yet=True)
+    for name in ("internal_vip", "public_vip"):
+        if getattr(inv.cloud, name) is not None and len(controllers) == 1:
+            yield Problem(("cloud", name), "a virtual IP needs the high-availability stack (pacemaker), which is "
+                          "not deployable yet: nothing would hold the address", f"remove `{name}:`", not_yet=True)
+    if inv.cloud.tls:
+        yield Problem(("cloud", "tls"), "TLS is not deployable yet (HAProxy terminates it; the issue on high "
+                      "availability)", "remove `tls: true`", not_yet=True)
+    storage = inv.nodes_with_role("storage")
+    if storage and not inv.cloud.services.ceph:
+        yield Problem(("cloud", "services", "ceph"), "storage nodes without Ceph: cinder-volume uses LVM over "
+                      "iSCSI, and the deploy stops on a storage node that has no volume group cinder-volumes "
+                      f"({', '.join(n.name for n in storage)})",
+                      "create it on the disks Cinder may use (vgcreate cinder-volumes /dev/sdX), or set "
+                      "`services.ceph: true`", severity="warning")
+    for group, reason in left_out(inv).items():
+        yield Problem(("nodes",), f"{group} is left out: {reason}",
+                      "add the storage role to a node (with services.ceph, or an LVM volume group) for block "
+                      "storage" if group.startswith("cinder") else "", severity="warning")
