@@ -27,11 +27,13 @@ NODE_ROLES: tuple[NodeRole, ...] = ("controller", "network", "compute", "storage
 
 
 @dataclass(frozen=True)
-class Api:
-    """An API a service serves: its port, Keystone service type and path
-    (the endpoint is http://<endpoint host>:<port><path>), and the URL a
+class Listener:
+    """A port a service listens on: its name in the rendered
+    ``stackwright_ports``, the port, for an API its Keystone service type and
+    path (the endpoint is http://<endpoint host>:<port><path>), and the URL a
     health check asks (HAProxy's, once HA lands)."""
 
+    name: str
     port: int
     keystone_type: str | None = None
     path: str = ""
@@ -57,9 +59,13 @@ class Service:
     packages: str = ""  # the packages phase's source: ROLE or ROLE/PART (tasks/packages[_PART].yml)
     runs_on: tuple[NodeRole, ...] = ()
     members: Callable[[Inventory], list[str]] | None = None
-    apis: tuple[Api, ...] = ()
+    listeners: tuple[Listener, ...] = ()
     database: str | None = None
     secrets: tuple[str, ...] = ()
+    # what each node of the group reports to the cloud's APIs once it runs:
+    # ("compute", Nova service binary) or ("network", Neutron agent type);
+    # verify's "services up" expects exactly these
+    reports: tuple[tuple[str, str], ...] = ()
     needs: Callable[[Inventory], str | None] | None = None
     option: str | None = None
     not_yet: str = ""
@@ -128,45 +134,54 @@ SERVICES: tuple[Service, ...] = (
     Service("openvswitch", "network", "openvswitch", ("openvswitch",), packages="openvswitch",
             members=_ovs_nodes),
     Service("chrony", "time", "chrony", ("chrony",), packages="chrony", runs_on=NODE_ROLES),
-    Service("mariadb", "mariadb", "mariadb", ("mariadb",), packages="mariadb", runs_on=("controller",)),
+    Service("mariadb", "mariadb", "mariadb", ("mariadb",), packages="mariadb", runs_on=("controller",),
+            listeners=(Listener("mariadb", 3306),)),
     Service("rabbitmq", "rabbitmq", "rabbitmq", ("rabbitmq",), packages="rabbitmq", runs_on=("controller",),
+            listeners=(Listener("rabbitmq", 5672),),
             secrets=("rabbitmq_openstack_password", "rabbitmq_erlang_cookie")),
-    Service("memcached", "memcached", "memcached", ("memcached",), packages="memcached", runs_on=("controller",)),
+    Service("memcached", "memcached", "memcached", ("memcached",), packages="memcached", runs_on=("controller",),
+            listeners=(Listener("memcached", 11211),)),
     Service("ceph_mon", "ceph", "ceph", ("ceph-mon", "ceph-mgr"), packages="ceph",
             members=lambda inv: ceph_nodes(inv)[0], secrets=("ceph_fsid",)),
     Service("ceph_osd", "ceph", "ceph", ("ceph-osd",), packages="ceph", members=lambda inv: ceph_nodes(inv)[1]),
     Service("keystone", "keystone", "keystone", ("keystone",), packages="keystone", runs_on=("controller",),
-            apis=(Api(5000, "identity", "/v3", "/v3"),), database="keystone",
+            listeners=(Listener("keystone", 5000, "identity", "/v3", "/v3"),), database="keystone",
             secrets=("keystone_admin_password", "keystone_db_password")),
     Service("placement", "placement", "placement", ("placement-api",), packages="placement",
-            runs_on=("controller",), apis=(Api(8778, "placement"),), database="placement",
+            runs_on=("controller",), listeners=(Listener("placement", 8778, "placement"),), database="placement",
             secrets=("placement_db_password", "placement_keystone_password")),
     Service("glance", "glance", "glance", ("glance-api",), packages="glance", runs_on=("controller",),
-            apis=(Api(9292, "image", health="/healthcheck"),), database="glance",
+            listeners=(Listener("glance", 9292, "image", health="/healthcheck"),), database="glance",
             secrets=("glance_db_password", "glance_keystone_password")),
     Service("nova", "nova", "nova", ("nova-api", "nova-conductor", "nova-scheduler", "nova-novncproxy"),
             packages="nova", runs_on=("controller",),
-            apis=(Api(8774, "compute", "/v2.1"), Api(8775), Api(6080, health="/vnc_auto.html")),
-            database="nova",
+            listeners=(Listener("nova_api", 8774, "compute", "/v2.1"), Listener("nova_metadata", 8775),
+                       Listener("nova_novncproxy", 6080, health="/vnc_auto.html")),
+            database="nova", reports=(("compute", "nova-conductor"), ("compute", "nova-scheduler")),
             secrets=("nova_db_password", "nova_keystone_password", "nova_metadata_secret")),
     Service("nova_compute", "nova", "nova", ("libvirt", "nova-compute"), packages="nova/compute",
-            runs_on=("compute",), secrets=("libvirt_ceph_secret_uuid",)),
+            runs_on=("compute",), reports=(("compute", "nova-compute"),), secrets=("libvirt_ceph_secret_uuid",),
+            needs=lambda inv: None if inv.nodes_with_role("compute") else
+            "no node has the compute role: the cloud cannot run instances"),
     Service("neutron_server", "neutron", "neutron", ("neutron-server",), packages="neutron",
-            runs_on=("controller",), apis=(Api(9696, "network"),), database="neutron",
+            runs_on=("controller",), listeners=(Listener("neutron", 9696, "network"),), database="neutron",
             secrets=("neutron_db_password", "neutron_keystone_password")),
     Service("neutron_ovs_agent", "neutron", "neutron", ("neutron-openvswitch-agent",), packages="neutron/agents",
+            reports=(("network", "Open vSwitch agent"),),
             members=lambda inv: [n.name for n in inv.nodes if runs_neutron_agent(inv, n)]),
     Service("neutron_gateway", "neutron", "neutron",
             ("neutron-l3-agent", "neutron-dhcp-agent", "neutron-metadata-agent"), packages="neutron/agents",
+            reports=(("network", "L3 agent"), ("network", "DHCP agent"), ("network", "Metadata agent")),
             members=_gateways),
     Service("cinder", "cinder", "cinder", ("cinder-api", "cinder-scheduler"), packages="cinder",
-            runs_on=("controller",), apis=(Api(8776, "volumev3", "/v3/%(project_id)s", "/healthcheck"),),
+            runs_on=("controller",),
+            listeners=(Listener("cinder", 8776, "volumev3", "/v3/%(project_id)s", "/healthcheck"),),
             database="cinder", secrets=("cinder_db_password", "cinder_keystone_password"),
             needs=_no_storage_node),
     Service("cinder_volume", "cinder", "cinder", ("cinder-volume",), packages="cinder/volume",
             runs_on=("storage",), needs=_no_storage_node),
     Service("horizon", "horizon", "horizon", ("horizon",), packages="horizon", runs_on=("controller",),
-            apis=(Api(80, health="/auth/login/"),), secrets=("horizon_secret_key",)),
+            listeners=(Listener("horizon", 80, health="/auth/login/"),), secrets=("horizon_secret_key",)),
     # Known to the inventory, not deployable yet: asking for them is refused.
     Service("heat", "heat", "heat", ("heat-api", "heat-api-cfn", "heat-engine"), runs_on=("controller",),
             option="heat", not_yet="Stackwright has no Heat role yet (the issue on Swift, Heat and telemetry)"),
@@ -206,9 +221,41 @@ def package_sources() -> dict[str, str]:
     return {s.group: s.packages for s in deployable()}
 
 
+def ports() -> dict[str, int]:
+    """Every listener's port by name (rendered as stackwright_ports)."""
+    return {lis.name: lis.port for s in deployable() for lis in s.listeners}
+
+
+def shared_values(inv: Inventory) -> dict[str, object]:
+    """The values every service uses to reach the shared ones, computed once
+    (rendered into group_vars; the roles' defaults read them): where the
+    database, Keystone and Glance answer, the memcached servers and the
+    brokers.  The transport URL itself, which holds a password, is put
+    together by Ansible from the brokers (templates/inventory)."""
+    port = ports()
+    internal = inv.internal_endpoint_host()
+
+    def on_management(group: str, name: str) -> list[str]:
+        return [f"{inv.address(inv.node(host), 'management')}:{port[name]}" for host in service(group).hosts(inv)]
+
+    return {
+        "database_host": internal,
+        "keystone_internal_url": f"http://{internal}:{port['keystone']}",
+        "glance_internal_url": f"http://{internal}:{port['glance']}",
+        "memcached_servers": on_management("memcached", "memcached"),
+        "rabbitmq_hosts": on_management("rabbitmq", "rabbitmq"),
+    }
+
+
 def units_on(inv: Inventory, node: Node) -> list[str]:
     """The processes the node runs, in deploy order."""
     return list(dict.fromkeys(u for s in deployable() if node.name in s.hosts(inv) for u in s.units))
+
+
+def reports(inv: Inventory) -> list[tuple[str, str, str]]:
+    """(api, name, host) of everything the deployed cloud's nodes report
+    (Nova services, Neutron agents), sorted."""
+    return sorted({(api, name, host) for s in deployable() for host in s.hosts(inv) for api, name in s.reports})
 
 
 def left_out(inv: Inventory) -> dict[str, str]:
@@ -261,4 +308,5 @@ def problems(inv: Inventory) -> Iterator[Problem]:
     for group, reason in left_out(inv).items():
         yield Problem(("nodes",), f"{group} is left out: {reason}",
                       "add the storage role to a node (with services.ceph, or an LVM volume group) for block "
-                      "storage" if group.startswith("cinder") else "", severity="warning")
+                      "storage" if group.startswith("cinder") else f"add a node with the {group.split('_')[-1]} role",
+                      severity="warning")

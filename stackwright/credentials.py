@@ -11,6 +11,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from . import catalog
 from .model import Inventory
 
 
@@ -25,7 +26,7 @@ def _write_private(path: Path, text: str) -> None:
 def admin_cloud(inv: Inventory, password: str) -> dict[str, Any]:
     return {
         "auth": {
-            "auth_url": f"http://{inv.public_endpoint_host()}:5000/v3",
+            "auth_url": f"http://{inv.public_endpoint_host()}:{catalog.ports()['keystone']}/v3",
             "username": "admin",
             "password": password,
             "project_name": "admin",

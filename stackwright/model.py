@@ -229,6 +229,9 @@ class Inventory(_Strict):
     def network(self, name: str) -> Network:
         return next(n for n in self.networks if n.name == name)
 
+    def node(self, name: str) -> Node:
+        return next(n for n in self.nodes if n.name == name)
+
     def networks_with_role(self, role: str) -> list[Network]:
         return [n for n in self.networks if n.role == role]
 

@@ -137,7 +137,8 @@ def render_files(inv: Inventory) -> dict[str, str]:
             nodes=sorted(n.name for n in inv.nodes),
         ),
         "group_vars/all.yml": env.get_template("group_vars_all.yml.j2").render(
-            cloud=cloud_vars(inv), package_sources=catalog.package_sources()),
+            cloud=cloud_vars(inv), package_sources=catalog.package_sources(), ports=catalog.ports(),
+            shared=catalog.shared_values(inv)),
     }
     for node in sorted(inv.nodes, key=lambda n: n.name):
         files[f"host_vars/{node.name}.yml"] = env.get_template("host_vars.yml.j2").render(

@@ -51,6 +51,10 @@ class Options:
     external_network: str = "public"
     timeout: int = 300
     keep: bool = False
+    # what the cloud's nodes must report, from the service catalog:
+    # (api, name, host) with api "compute" (Nova services) or "network"
+    # (Neutron agents); empty: whatever is registered must be up
+    expected: tuple[tuple[str, str, str], ...] = ()
 
 
 def wait_for(what: str, probe: Callable[[], Any], timeout: float, interval: float = 3.0) -> Any:
@@ -108,19 +112,24 @@ class Verify:
     def services(self) -> str:
         # right after a deploy (or on a loaded machine) an agent may miss a
         # heartbeat: wait for everything to report up before failing
-        down: list[str] = []
+        problems: list[str] = []
 
         def all_up() -> bool:
-            down[:] = [f"{s.binary}@{s.host}" for s in self.conn.compute.services() if s.state != "up"]
-            down.extend(f"{a.agent_type}@{a.host}" for a in self.conn.network.agents() if not a.is_alive)
-            return not down
+            seen = {("compute", s.binary, s.host): s.state == "up" for s in self.conn.compute.services()}
+            seen.update({("network", a.agent_type, a.host): bool(a.is_alive) for a in self.conn.network.agents()})
+            problems[:] = [f"{name}@{host} down" for (_, name, host), up in sorted(seen.items()) if not up]
+            problems.extend(f"{name}@{host} never reported" for api, name, host in self.opts.expected
+                            if (api, name, host) not in seen)
+            return not problems
 
         try:
             wait_for("services up", all_up, min(self.opts.timeout, 180), interval=5)
         except StepFailed:
-            raise StepFailed("down: " + ", ".join(down)) from None
+            raise StepFailed(", ".join(problems)) from None
         computes = [s for s in self.conn.compute.services() if s.binary == "nova-compute" and s.state == "up"]
         if not computes:
+            if self.opts.expected and not any(name == "nova-compute" for _, name, _ in self.opts.expected):
+                raise StepSkipped("the inventory has no compute node: nothing can boot")
             raise StepFailed("no nova-compute service is up")
         for name, finder in (("image", self.conn.image.find_image), ("flavor", self.conn.compute.find_flavor),
                              ("network", self.conn.network.find_network)):
@@ -128,7 +137,8 @@ class Verify:
             if finder(wanted) is None:
                 raise StepFailed(f"{name} {wanted!r} not found (created by the deploy's post-deploy phase)")
         agents = sum(1 for _ in self.conn.network.agents())
-        return f"{len(computes)} compute service(s) up, {agents} network agent(s) alive"
+        expected = f" (all {len(self.opts.expected)} the inventory expects)" if self.opts.expected else ""
+        return f"{len(computes)} compute service(s) up, {agents} network agent(s) alive{expected}"
 
     def boot(self) -> str:
         tag = uuid.uuid4().hex[:8]
@@ -163,7 +173,7 @@ class Verify:
         return f"{s.name} ACTIVE on {s.compute_host or s.hypervisor_hostname or 'a compute node'}"
 
     def _not_up(self) -> str:
-        raise StepSkipped("services are not up")
+        raise StepSkipped("services are not up" if self.steps[-1].result == "failed" else self.steps[-1].detail)
 
     def _console(self) -> str:
         self._console_log = self.conn.compute.get_server_console_output(self._server)["output"] or ""

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from .. import credentials, tempest
+from .. import catalog, credentials, tempest
 from .. import secrets as secrets_mod
 from ..main import App, StackwrightError, inventory_argument, load_or_exit
 from ..paths import secrets_file, work_dir
@@ -54,7 +54,7 @@ def verify(app: App, inventory: Path, vault_password_file: Path | None, image: s
         _tempest(app, inventory, inv.cloud.name, conn, cloud, image, flavor, external_network, timeout, tempest_regex)
         return
     opts = Options(image=image, flavor=flavor, network=network, external_network=external_network,
-                   timeout=timeout, keep=keep)
+                   timeout=timeout, keep=keep, expected=tuple(catalog.reports(inv)))
     app.console.print(f"verifying cloud {inv.cloud.name!r} through {cloud['auth']['auth_url']}")
     steps = Verify(conn, opts, app.console).run()
     app.console.print(table(steps))

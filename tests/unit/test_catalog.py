@@ -1,0 +1,177 @@
+"""The service catalog owns which service runs where, its ports, phases and
+secrets: what it says is what validate, render, plan, deploy and the roles
+use, and no other file writes those facts again."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from stackwright import catalog
+from stackwright.loader import load, load_problems
+from stackwright.main import cli
+from stackwright.render import render_files
+
+REPO = Path(__file__).resolve().parents[2]
+INVENTORIES = REPO / "inventories"
+SITE = yaml.safe_load((REPO / "playbooks" / "site.yml").read_text())
+
+
+def _problems(tmp_path: Path, text: str) -> list[str]:
+    path = tmp_path / "inv.yml"
+    path.write_text(text)
+    _, problems = load_problems(path)
+    return [p.render("inv.yml") for p in problems]
+
+
+AIO = (INVENTORIES / "aio.yml").read_text()
+
+
+# -- validate refuses what the catalog cannot deploy yet ---------------------
+
+NOT_YET = [
+    ("swift", "  services:\n", "  services:\n    swift: true\n",
+     "inv.yml:{line}: error: cloud.services.swift: swift is not deployable yet: Stackwright has no Swift role yet "
+     "(the issue on Swift, Heat and telemetry)\n    fix: remove `swift: true` (or set it to false)"),
+    ("heat", "  services:\n", "  services:\n    heat: true\n",
+     "inv.yml:{line}: error: cloud.services.heat: heat is not deployable yet: Stackwright has no Heat role yet "
+     "(the issue on Swift, Heat and telemetry)\n    fix: remove `heat: true` (or set it to false)"),
+    ("ceilometer", "  services:\n", "  services:\n    ceilometer: true\n",
+     "inv.yml:{line}: error: cloud.services.ceilometer: ceilometer is not deployable yet: Stackwright has no "
+     "telemetry roles yet (the issue on Swift, Heat and telemetry)\n    fix: remove `ceilometer: true` (or set it "
+     "to false)"),
+    ("tls", "  release: zed\n", "  release: zed\n  tls: true\n  public_fqdn: cloud.example.org\n",
+     "inv.yml:{line}: error: cloud.tls: TLS is not deployable yet (HAProxy terminates it; the issue on high "
+     "availability)\n    fix: remove `tls: true`"),
+    ("vip with one controller", "  release: zed\n", "  release: zed\n  internal_vip: 10.42.0.10\n",
+     "inv.yml:{line}: error: cloud.internal_vip: a virtual IP needs the high-availability stack (pacemaker), which "
+     "is not deployable yet: nothing would hold the address\n    fix: remove `internal_vip:`"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "expected"), [c[1:] for c in NOT_YET], ids=[c[0] for c in NOT_YET])
+def test_validate_refuses_what_is_not_deployable_yet(tmp_path, old, new, expected):
+    assert old in AIO
+    found = _problems(tmp_path, AIO.replace(old, new, 1))
+    # the message, its fix and a line number that points into the file
+    assert any(re.fullmatch(re.escape(expected).replace(r"\{line\}", r"\d+"), p) for p in found), found
+
+
+def test_validate_refuses_several_controllers_and_preview_accepts_them(tmp_path):
+    result = CliRunner().invoke(cli, ["validate", str(INVENTORIES / "ha.yml")], catch_exceptions=False)
+    assert result.exit_code == 2
+    assert "3 controllers: a highly available control plane is not deployable yet" in result.output
+    # render and lab take the work in progress with --preview, as a warning
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["--preview", "render", str(INVENTORIES / "ha.yml"), "-o", str(out)],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert (out / "hosts.yml").exists()
+    # deploy never previews, and touches nothing
+    result = CliRunner().invoke(cli, ["--preview", "deploy", str(INVENTORIES / "ha.yml")], catch_exceptions=False)
+    assert result.exit_code == 1
+    assert "--preview is for render, plan and lab only" in result.output
+    result = CliRunner().invoke(cli, ["deploy", str(INVENTORIES / "ha.yml")], catch_exceptions=False)
+    assert result.exit_code == 2
+    assert "nothing was changed on any host" in result.output
+
+
+# -- a cloud without a storage node (#22) -----------------------------------
+
+def test_a_cloud_without_storage_renders_no_cinder_anywhere():
+    """The seeds' first layout: no node is in a Cinder group, none installs
+    a Cinder package, and validate says why (a warning, not an error)."""
+    inv, problems = load_problems(INVENTORIES / "two-node.yml")
+    assert inv is not None
+    assert [p.message for p in problems] == [
+        "cinder is left out: no node has the storage role, so there is no volume backend (Ceph or LVM) for Cinder: "
+        "the cloud has no block storage (no volume endpoint, no volume panels in Horizon)"]
+    hosts = yaml.safe_load(render_files(inv)["hosts.yml"])["all"]["children"]
+    assert hosts["cinder"] == {"hosts": {}} and hosts["cinder_volume"] == {"hosts": {}}
+    assert hosts["ceph_mon"] == {"hosts": {}}
+    groups = catalog.service_groups(inv)
+    assert {g for g, members in groups.items() if not members} == {"cinder", "cinder_volume", "ceph_mon", "ceph_osd"}
+    installs = {catalog.package_sources()[g] for g, members in groups.items() if members}
+    assert not {s for s in installs if s.startswith("cinder")}
+    assert catalog.left_out(inv) == {"cinder": problems[0].message.removeprefix("cinder is left out: ")}
+
+
+def test_storage_nodes_give_cinder_back():
+    inv = load(INVENTORIES / "multinode.yml")
+    groups = catalog.service_groups(inv)
+    assert groups["cinder"] == ["ctl1"] and groups["cinder_volume"] == ["sto1"]
+    assert catalog.left_out(inv) == {}
+
+
+# -- nothing else writes what the catalog owns --------------------------------
+
+def test_site_plays_target_the_catalog_groups_of_their_phase():
+    """Every play of a service runs on catalog groups whose phase is the
+    play's tag, and every deployable service has its play."""
+    seen = set()
+    for play in SITE:
+        tag = play["tags"][0]
+        if play["hosts"] in ("all", "controller[0]"):
+            assert tag in (*catalog.HOST_PHASES, *catalog.FINAL_PHASES, "always"), play["name"]
+            continue
+        for group in play["hosts"].split(":"):
+            assert catalog.service(group).phase == tag, (play["name"], group)
+            seen.add(group)
+    assert seen == {s.group for s in catalog.deployable()}
+    assert [p["tags"][0] for p in SITE if p["tags"][0] != "always"] == [
+        t for t in catalog.phases() for p in SITE if p["tags"][0] == t]
+
+
+def test_deploy_tags_help_lists_the_catalog_phases():
+    out = CliRunner().invoke(cli, ["deploy", "--help"], terminal_width=400).output
+    assert f"Only these phases, comma-separated ({', '.join(catalog.phases())})." in " ".join(out.split())
+
+
+def test_no_role_writes_a_catalog_port_or_a_shared_url_itself():
+    """Ports, the Keystone URL, memcached servers and the transport URL come
+    from the rendered catalog values (stackwright_ports, ...), never a
+    literal or a recomputation in a role."""
+    ports = {p for p in catalog.ports().values()}
+    literal = re.compile(r"(?<![\d.])(" + "|".join(str(p) for p in sorted(ports) if p != 80) + r")(?![\d.])")
+    offenders = []
+    for path in sorted((REPO / "roles").glob("*/defaults/main.yml")) + sorted((REPO / "roles").glob("*/vars/*.yml")):
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if line.lstrip().startswith("#"):
+                continue
+            if literal.search(line) or "groups['memcached']" in line or "groups['rabbitmq']" in line:
+                offenders.append(f"{path.relative_to(REPO)}:{n}: {line.strip()}")
+    assert offenders == []
+
+
+def test_every_secret_is_used_by_a_role_and_every_role_secret_is_generated():
+    text = "\n".join(p.read_text() for p in (REPO / "roles").rglob("*") if p.is_file() and p.suffix in (".yml", ".j2"))
+    assert [s for s in catalog.secrets() if not re.search(rf"\b{s}\b", text)] == []
+    from stackwright import secrets
+
+    assert set(secrets.generate()) == set(catalog.secrets())
+
+
+def test_plan_lists_the_catalog_processes_of_each_node():
+    from stackwright.plan import build
+
+    plan = build(load(INVENTORIES / "multinode.yml"))
+    by_name = {n["name"]: n["services"] for n in plan["nodes"]}
+    assert by_name["sto1"] == ["chrony", "ceph-mon", "ceph-mgr", "ceph-osd", "cinder-volume"]
+    assert by_name["cmp1"] == ["openvswitch", "chrony", "libvirt", "nova-compute", "neutron-openvswitch-agent"]
+    assert "horizon" in by_name["ctl1"] and "neutron-l3-agent" not in by_name["ctl1"]
+
+
+def test_catalog_groups_are_ansible_group_names():
+    for svc in catalog.SERVICES:
+        assert re.fullmatch(r"[a-z][a-z0-9_]*", svc.group), svc.group
+    text = textwrap.dedent(render_files(load(INVENTORIES / "aio.yml"))["hosts.yml"])
+    for svc in catalog.deployable():
+        assert f"    {svc.group}:\n" in text
+    for svc in catalog.SERVICES:
+        if not svc.deployable:
+            assert f"    {svc.group}:\n" not in text

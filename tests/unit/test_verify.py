@@ -1,0 +1,72 @@
+"""verify's "services up" expects what the service catalog says the
+inventory's nodes report: a Nova service or Neutron agent that never
+registered fails the step by name, a cloud without compute nodes skips the
+boot with the reason.  The API answers are stand-ins; the step's decisions
+are what is tested (the lab tests run it against the real cloud)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace as NS
+
+from rich.console import Console
+
+from stackwright import catalog
+from stackwright.loader import load
+from stackwright.verify import Options, Verify
+
+INVENTORIES = Path(__file__).resolve().parents[2] / "inventories"
+
+
+class Cloud:
+    """The four listings the step reads, as the SDK returns them."""
+
+    def __init__(self, services, agents):
+        self.compute = NS(services=lambda: [NS(binary=b, host=h, state=s) for b, h, s in services],
+                          find_flavor=lambda name: NS(id="f"))
+        self.network = NS(agents=lambda: [NS(agent_type=t, host=h, is_alive=a) for t, h, a in agents],
+                          find_network=lambda name: NS(id="n"))
+        self.image = NS(find_image=lambda name: NS(id="i"))
+
+
+def _run(conn, inventory: Path):
+    opts = Options(timeout=0, expected=tuple(catalog.reports(load(inventory))))
+    v = Verify(conn, opts, Console(file=open("/dev/null", "w")))  # noqa: SIM115 - the console keeps it
+    v.step("services up", v.services)
+    v.step("boot a server", v.boot if v.steps[-1].result == "passed" else v._not_up)
+    return v.steps
+
+
+TWO_NODE_SERVICES = [("nova-conductor", "ctl1", "up"), ("nova-scheduler", "ctl1", "up"),
+                     ("nova-compute", "cmp1", "up")]
+TWO_NODE_AGENTS = [("Open vSwitch agent", "ctl1", True), ("Open vSwitch agent", "cmp1", True),
+                   ("L3 agent", "ctl1", True), ("DHCP agent", "ctl1", True), ("Metadata agent", "ctl1", True)]
+
+
+def test_every_expected_service_up_passes():
+    steps = _run(Cloud(TWO_NODE_SERVICES, TWO_NODE_AGENTS), INVENTORIES / "two-node.yml")
+    assert steps[0].result == "passed", steps[0].detail
+    assert steps[0].detail == "1 compute service(s) up, 5 network agent(s) alive (all 8 the inventory expects)"
+
+
+def test_a_service_that_never_registered_fails_by_name():
+    agents = [a for a in TWO_NODE_AGENTS if a[:2] != ("Open vSwitch agent", "cmp1")]
+    steps = _run(Cloud(TWO_NODE_SERVICES, agents), INVENTORIES / "two-node.yml")
+    assert (steps[0].result, steps[0].detail) == ("failed", "Open vSwitch agent@cmp1 never reported")
+    assert (steps[1].result, steps[1].detail) == ("skipped", "services are not up")
+
+
+def test_a_service_down_fails_by_name():
+    services = [*TWO_NODE_SERVICES[:2], ("nova-compute", "cmp1", "down")]
+    steps = _run(Cloud(services, TWO_NODE_AGENTS), INVENTORIES / "two-node.yml")
+    assert (steps[0].result, steps[0].detail) == ("failed", "nova-compute@cmp1 down")
+
+
+def test_a_cloud_without_compute_nodes_skips_the_boot_with_the_reason(tmp_path):
+    text = (INVENTORIES / INVENTORIES / "two-node.yml").read_text()
+    inv = tmp_path / "nocompute.yml"
+    inv.write_text(text[: text.index("  - name: cmp1")])
+    conn = Cloud(TWO_NODE_SERVICES[:2], [a for a in TWO_NODE_AGENTS if a[1] == "ctl1"])
+    assert [(s.result, s.detail) for s in _run(conn, inv)] == [
+        ("skipped", "the inventory has no compute node: nothing can boot"),
+        ("skipped", "the inventory has no compute node: nothing can boot")]
