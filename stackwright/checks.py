@@ -8,9 +8,19 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator
+from ipaddress import IPv4Address
 
 from . import catalog
-from .model import LINUX_BOND_MODES, OVS_BOND_MODES, Inventory, Network, linux_bond_mode
+from .model import (
+    LINUX_BOND_MODES,
+    OVS_BOND_MODES,
+    AddressRange,
+    Bond,
+    Inventory,
+    Network,
+    Node,
+    linux_bond_mode,
+)
 from .problems import Problem
 
 # Which network roles each node role needs.
@@ -36,8 +46,8 @@ def parse_vlan_range(text: str) -> tuple[int, int]:
 
 def check(inv: Inventory) -> list[Problem]:
     problems: list[Problem] = []
-    for rule in (_networks, _network_types, _nodes_unique, _node_interfaces, _bond_options, _node_networks,
-                 _mtus, _vlans, _topology, _vips, _services, catalog.problems):
+    for rule in (_networks, _network_roles, _network_types, _nodes_unique, _node_interfaces, _bond_options,
+                 _node_networks, _mtus, _vlans, _topology, _vips, _services, catalog.problems):
         problems.extend(rule(inv))
     return problems
 
@@ -74,6 +84,19 @@ def _networks(inv: Inventory) -> Iterator[Problem]:
                     f"{a.cidr} overlaps network {b.name!r} ({b.cidr})",
                     "give each network its own address range",
                 )
+    used = {name for node in inv.nodes for name in node.networks}
+    for i, net in enumerate(inv.networks):
+        if net.name not in used:
+            yield Problem(
+                ("networks", i, "name"),
+                f"network {net.name!r} is not attached to any node",
+                "attach it under a node's `networks:` or remove it",
+                severity="warning",
+            )
+
+
+def _network_roles(inv: Inventory) -> Iterator[Problem]:
+    """One management network (required) and at most one admin network."""
     for i in [i for i, n in enumerate(inv.networks) if n.role == "admin"][1:]:
         yield Problem(("networks", i, "role"), "only one admin network is supported",
                       "give the other networks a different role")
@@ -90,15 +113,6 @@ def _networks(inv: Inventory) -> Iterator[Problem]:
             "only one management network is supported",
             "give the other networks a different role",
         )
-    used = {name for node in inv.nodes for name in node.networks}
-    for i, net in enumerate(inv.networks):
-        if net.name not in used:
-            yield Problem(
-                ("networks", i, "name"),
-                f"network {net.name!r} is not attached to any node",
-                "attach it under a node's `networks:` or remove it",
-                severity="warning",
-            )
 
 
 def _nodes_unique(inv: Inventory) -> Iterator[Problem]:
@@ -130,72 +144,69 @@ def _nodes_unique(inv: Inventory) -> Iterator[Problem]:
 
 def _node_interfaces(inv: Inventory) -> Iterator[Problem]:
     for i, node in enumerate(inv.nodes):
-        nic_names: dict[str, int] = {}
-        for j, nic in enumerate(node.nics):
-            if nic.name in nic_names:
-                yield Problem(
-                    ("nodes", i, "nics", j, "name"),
-                    f"NIC {nic.name!r} is listed twice",
-                    "list each NIC once",
-                )
-            nic_names.setdefault(nic.name, j)
-        bonded: dict[str, str] = {}
+        nic_names: dict[str, int] = {}  # NIC -> its index, filled by _nic_rules
+        bonded: dict[str, str] = {}  # member NIC -> its bond, filled by _bond_rules
+        yield from _nic_rules(i, node, nic_names)
         for j, bond in enumerate(node.bonds):
-            if bond.name in nic_names:
-                yield Problem(
-                    ("nodes", i, "bonds", j, "name"),
-                    f"bond {bond.name!r} has the name of a NIC",
-                    "name bonds differently from NICs, e.g. bond0",
-                )
-            if len(set(bond.members)) < 2:
-                yield Problem(
-                    ("nodes", i, "bonds", j, "members"),
-                    f"bond {bond.name!r} has {len(set(bond.members))} member(s); a bond needs at least two",
-                    "list two or more NICs under `members:`, or attach the network to the NIC directly",
-                )
-            for k, member in enumerate(bond.members):
-                if member not in nic_names:
-                    yield Problem(
-                        ("nodes", i, "bonds", j, "members", k),
-                        f"{member!r} is not a NIC of node {node.name!r}",
-                        _did_you_mean(member, nic_names) or "add it under `nics:`",
-                    )
-                elif member in bonded:
-                    yield Problem(
-                        ("nodes", i, "bonds", j, "members", k),
-                        f"NIC {member!r} is used twice: already a member of bond {bonded[member]!r}",
-                        "a NIC can belong to one bond only",
-                    )
-                else:
-                    bonded[member] = bond.name
-            modes = OVS_BOND_MODES if bond.provider == "ovs" else LINUX_BOND_MODES
-            mode = bond.mode if bond.provider == "ovs" else linux_bond_mode(bond.mode)
-            if mode is not None and mode not in modes:
-                yield Problem(
-                    ("nodes", i, "bonds", j, "mode"),
-                    f"{bond.mode!r} is not a {bond.provider} bond mode",
-                    "use one of " + ", ".join(modes) + (" (or 0-6)" if bond.provider == "linux" else ""),
-                )
-        for net_name, att in node.networks.items():
-            if att.interface in bonded:
-                yield Problem(
-                    ("nodes", i, "networks", net_name, "interface"),
-                    f"NIC {att.interface!r} is used twice: it is a member of bond "
-                    f"{bonded[att.interface]!r} and also carries network {net_name!r}",
-                    f"attach {net_name!r} to {bonded[att.interface]!r} instead",
-                )
-            elif att.interface not in nic_names and att.interface not in {b.name for b in node.bonds}:
-                yield Problem(
-                    ("nodes", i, "networks", net_name, "interface"),
-                    f"{att.interface!r} is neither a NIC nor a bond of node {node.name!r}",
-                    _did_you_mean(att.interface, list(nic_names) + [b.name for b in node.bonds])
-                    or "add it under `nics:` or `bonds:`",
-                )
+            yield from _bond_rules((i, j), node, bond, nic_names, bonded)
+        yield from _attachment_rules(i, node, nic_names, bonded)
+
+
+def _nic_rules(i: int, node: Node, nic_names: dict[str, int]) -> Iterator[Problem]:
+    for j, nic in enumerate(node.nics):
+        if nic.name in nic_names:
+            yield Problem(("nodes", i, "nics", j, "name"), f"NIC {nic.name!r} is listed twice", "list each NIC once")
+        nic_names.setdefault(nic.name, j)
+
+
+def _bond_rules(at: tuple[int, int], node: Node, bond: Bond, nic_names: dict[str, int],
+                bonded: dict[str, str]) -> Iterator[Problem]:
+    path = ("nodes", at[0], "bonds", at[1])
+    if bond.name in nic_names:
+        yield Problem((*path, "name"), f"bond {bond.name!r} has the name of a NIC",
+                      "name bonds differently from NICs, e.g. bond0")
+    if len(set(bond.members)) < 2:
+        yield Problem((*path, "members"),
+                      f"bond {bond.name!r} has {len(set(bond.members))} member(s); a bond needs at least two",
+                      "list two or more NICs under `members:`, or attach the network to the NIC directly")
+    for k, member in enumerate(bond.members):
+        if member not in nic_names:
+            yield Problem((*path, "members", k), f"{member!r} is not a NIC of node {node.name!r}",
+                          _did_you_mean(member, nic_names) or "add it under `nics:`")
+        elif member in bonded:
+            yield Problem((*path, "members", k),
+                          f"NIC {member!r} is used twice: already a member of bond {bonded[member]!r}",
+                          "a NIC can belong to one bond only")
+        else:
+            bonded[member] = bond.name
+    modes = OVS_BOND_MODES if bond.provider == "ovs" else LINUX_BOND_MODES
+    mode = bond.mode if bond.provider == "ovs" else linux_bond_mode(bond.mode)
+    if mode is not None and mode not in modes:
+        yield Problem((*path, "mode"), f"{bond.mode!r} is not a {bond.provider} bond mode",
+                      "use one of " + ", ".join(modes) + (" (or 0-6)" if bond.provider == "linux" else ""))
+
+
+def _attachment_rules(i: int, node: Node, nic_names: dict[str, int], bonded: dict[str, str]) -> Iterator[Problem]:
+    bonds = [b.name for b in node.bonds]
+    for net_name, att in node.networks.items():
+        if att.interface in bonded:
+            yield Problem(
+                ("nodes", i, "networks", net_name, "interface"),
+                f"NIC {att.interface!r} is used twice: it is a member of bond "
+                f"{bonded[att.interface]!r} and also carries network {net_name!r}",
+                f"attach {net_name!r} to {bonded[att.interface]!r} instead",
+            )
+        elif att.interface not in nic_names and att.interface not in bonds:
+            yield Problem(
+                ("nodes", i, "networks", net_name, "interface"),
+                f"{att.interface!r} is neither a NIC nor a bond of node {node.name!r}",
+                _did_you_mean(att.interface, list(nic_names) + bonds) or "add it under `nics:` or `bonds:`",
+            )
 
 
 def _node_networks(inv: Inventory) -> Iterator[Problem]:
     known = {n.name: n for n in inv.networks}
-    owners: dict[str, tuple[str, int]] = {}
+    owners: dict[str, str] = {}  # address -> the first node that has it
     for i, node in enumerate(inv.nodes):
         roles_seen: dict[str, str] = {}
         for net_name, att in node.networks.items():
@@ -215,42 +226,30 @@ def _node_networks(inv: Inventory) -> Iterator[Problem]:
                     "attach the node to one network of each role",
                 )
             roles_seen.setdefault(net.role, net_name)
-            addr = att.address
-            if addr is None:
-                if _address_required(net):
-                    yield Problem(
-                        path,
-                        f"no address for node {node.name!r} on {net.role} network {net_name!r}",
-                        f"add `address:` inside {net.cidr}",
-                    )
-                continue
-            if addr not in net.cidr:
-                yield Problem(
-                    (*path, "address"),
-                    f"{addr} is outside network {net_name!r} ({net.cidr})",
-                    f"use an address inside {net.cidr}",
-                )
-                continue
-            if addr in (net.cidr.network_address, net.cidr.broadcast_address):
-                yield Problem(
-                    (*path, "address"),
-                    f"{addr} is the network or broadcast address of {net.cidr}",
-                    "use a host address",
-                )
-            if net.gateway is not None and addr == net.gateway:
-                yield Problem(
-                    (*path, "address"),
-                    f"{addr} is the gateway of network {net_name!r}",
-                    "use another address for the node",
-                )
-            key = str(addr)
-            if key in owners and owners[key][0] != node.name:
-                yield Problem(
-                    (*path, "address"),
-                    f"address {addr} is already used by node {owners[key][0]!r}",
-                    "give every node its own address",
-                )
-            owners.setdefault(key, (node.name, i))
+            yield from _address_rules(path, node.name, net, att.address, owners)
+
+
+def _address_rules(path: tuple[str | int, ...], node: str, net: Network, addr: IPv4Address | None,
+                   owners: dict[str, str]) -> Iterator[Problem]:
+    """The node's address on one network: present where required, a host
+    address inside the network, not the gateway, not another node's."""
+    if addr is None:
+        if _address_required(net):
+            yield Problem(path, f"no address for node {node!r} on {net.role} network {net.name!r}",
+                          f"add `address:` inside {net.cidr}")
+        return
+    where = (*path, "address")
+    if addr not in net.cidr:
+        yield Problem(where, f"{addr} is outside network {net.name!r} ({net.cidr})",
+                      f"use an address inside {net.cidr}")
+        return
+    if addr in (net.cidr.network_address, net.cidr.broadcast_address):
+        yield Problem(where, f"{addr} is the network or broadcast address of {net.cidr}", "use a host address")
+    if net.gateway is not None and addr == net.gateway:
+        yield Problem(where, f"{addr} is the gateway of network {net.name!r}", "use another address for the node")
+    owner = owners.setdefault(str(addr), node)
+    if owner != node:
+        yield Problem(where, f"address {addr} is already used by node {owner!r}", "give every node its own address")
 
 
 def _topology(inv: Inventory) -> Iterator[Problem]:
@@ -338,65 +337,78 @@ def _did_you_mean(word: str, choices: object) -> str:
 def _network_types(inv: Inventory) -> Iterator[Problem]:
     for i, net in enumerate(inv.networks):
         path = ("networks", i)
-        if net.type is not None and net.role not in ("tenant", "external"):
-            yield Problem((*path, "type"), f"`type` does not apply to a {net.role} network",
-                          "remove it; only tenant and external networks have a type")
-        if net.role == "external" and net.type in ("vxlan", "gre"):
-            yield Problem((*path, "type"), f"an external network cannot be {net.type}", "use flat or vlan")
-        if net.role == "external" and net.type == "vlan" and net.vlan is None:
-            yield Problem((*path, "vlan"), "an external network of type vlan needs its VLAN id",
-                          "set `vlan:` to the external network's tag")
-        if net.vlan_range is not None:
-            if net.segmentation != "vlan" or net.role != "tenant":
-                yield Problem((*path, "vlan_range"), "`vlan_range` only applies to tenant networks of type vlan",
-                              "remove it, or set `type: vlan`")
-            else:
-                start, end = parse_vlan_range(net.vlan_range)
-                if not 1 <= start <= end <= 4094:
-                    yield Problem((*path, "vlan_range"), f"{net.vlan_range!r} is not a valid VLAN range",
-                                  "write START:END with 1 <= START <= END <= 4094, e.g. 100:199")
-        elif net.role == "tenant" and net.segmentation == "vlan":
-            yield Problem((*path, "vlan_range"), "a tenant network of type vlan needs the VLAN ids Neutron may use",
-                          "add `vlan_range: START:END`, e.g. 100:199")
-        if net.physnet is not None and net.segmentation not in ("vlan", "flat"):
-            yield Problem((*path, "physnet"), f"`physnet` does not apply to a {net.segmentation or net.role} network",
-                          "remove it; physical networks are for vlan and flat types")
+        yield from _type_rules(net, path)
+        yield from _vlan_range_rules(net, path)
         if net.floating_range is not None:
-            fr = net.floating_range
-            if net.role != "external":
-                yield Problem((*path, "floating_range"), "floating IPs come from the external network",
-                              "move `floating_range` to the network with `role: external`")
-            elif fr.start not in net.cidr or fr.end not in net.cidr:
-                yield Problem((*path, "floating_range"),
-                              f"{fr.start}-{fr.end} is not inside the network {net.cidr}",
-                              f"choose a range inside {net.cidr}")
-            elif fr.start > fr.end:
-                yield Problem((*path, "floating_range"), f"start {fr.start} is after end {fr.end}",
-                              "swap start and end")
-            elif net.gateway is not None and fr.start <= net.gateway <= fr.end:
-                yield Problem((*path, "floating_range"), f"the range includes the gateway {net.gateway}",
-                              "start the range after the gateway address")
-            else:
-                for node in inv.nodes:
-                    att = node.networks.get(net.name)
-                    if att and att.address and fr.start <= att.address <= fr.end:
-                        yield Problem((*path, "floating_range"),
-                                      f"the range includes {att.address}, the address of node {node.name!r}",
-                                      "keep node addresses out of the floating IP range")
+            yield from _floating_range_rules(inv, net, net.floating_range, path)
         if net.instance_mtu is not None:
-            overhead = TUNNEL_OVERHEAD.get(net.segmentation or "", 0)
-            if net.role != "tenant":
-                yield Problem((*path, "instance_mtu"), "`instance_mtu` only applies to tenant networks",
-                              "remove it")
-            elif net.instance_mtu + overhead > net.mtu:
-                yield Problem(
-                    (*path, "instance_mtu"),
-                    f"instances cannot get MTU {net.instance_mtu}: {net.segmentation} takes {overhead} bytes of the "
-                    f"underlay's {net.mtu}",
-                    f"raise the network's `mtu` to {net.instance_mtu + overhead} (jumbo frames) or lower "
-                    f"`instance_mtu` to {net.mtu - overhead}",
-                    severity="warning",
-                )
+            yield from _instance_mtu_rules(net, net.instance_mtu, path)
+
+
+def _type_rules(net: Network, path: tuple[str, int]) -> Iterator[Problem]:
+    if net.type is not None and net.role not in ("tenant", "external"):
+        yield Problem((*path, "type"), f"`type` does not apply to a {net.role} network",
+                      "remove it; only tenant and external networks have a type")
+    if net.role == "external" and net.type in ("vxlan", "gre"):
+        yield Problem((*path, "type"), f"an external network cannot be {net.type}", "use flat or vlan")
+    if net.role == "external" and net.type == "vlan" and net.vlan is None:
+        yield Problem((*path, "vlan"), "an external network of type vlan needs its VLAN id",
+                      "set `vlan:` to the external network's tag")
+    if net.physnet is not None and net.segmentation not in ("vlan", "flat"):
+        yield Problem((*path, "physnet"), f"`physnet` does not apply to a {net.segmentation or net.role} network",
+                      "remove it; physical networks are for vlan and flat types")
+
+
+def _vlan_range_rules(net: Network, path: tuple[str, int]) -> Iterator[Problem]:
+    if net.vlan_range is not None:
+        if net.segmentation != "vlan" or net.role != "tenant":
+            yield Problem((*path, "vlan_range"), "`vlan_range` only applies to tenant networks of type vlan",
+                          "remove it, or set `type: vlan`")
+        else:
+            start, end = parse_vlan_range(net.vlan_range)
+            if not 1 <= start <= end <= 4094:
+                yield Problem((*path, "vlan_range"), f"{net.vlan_range!r} is not a valid VLAN range",
+                              "write START:END with 1 <= START <= END <= 4094, e.g. 100:199")
+    elif net.role == "tenant" and net.segmentation == "vlan":
+        yield Problem((*path, "vlan_range"), "a tenant network of type vlan needs the VLAN ids Neutron may use",
+                      "add `vlan_range: START:END`, e.g. 100:199")
+
+
+def _floating_range_rules(inv: Inventory, net: Network, fr: AddressRange,
+                          path: tuple[str, int]) -> Iterator[Problem]:
+    where = (*path, "floating_range")
+    if net.role != "external":
+        yield Problem(where, "floating IPs come from the external network",
+                      "move `floating_range` to the network with `role: external`")
+    elif fr.start not in net.cidr or fr.end not in net.cidr:
+        yield Problem(where, f"{fr.start}-{fr.end} is not inside the network {net.cidr}",
+                      f"choose a range inside {net.cidr}")
+    elif fr.start > fr.end:
+        yield Problem(where, f"start {fr.start} is after end {fr.end}", "swap start and end")
+    elif net.gateway is not None and fr.start <= net.gateway <= fr.end:
+        yield Problem(where, f"the range includes the gateway {net.gateway}",
+                      "start the range after the gateway address")
+    else:
+        for node in inv.nodes:
+            att = node.networks.get(net.name)
+            if att and att.address and fr.start <= att.address <= fr.end:
+                yield Problem(where, f"the range includes {att.address}, the address of node {node.name!r}",
+                              "keep node addresses out of the floating IP range")
+
+
+def _instance_mtu_rules(net: Network, mtu: int, path: tuple[str, int]) -> Iterator[Problem]:
+    overhead = TUNNEL_OVERHEAD.get(net.segmentation or "", 0)
+    if net.role != "tenant":
+        yield Problem((*path, "instance_mtu"), "`instance_mtu` only applies to tenant networks", "remove it")
+    elif mtu + overhead > net.mtu:
+        yield Problem(
+            (*path, "instance_mtu"),
+            f"instances cannot get MTU {mtu}: {net.segmentation} takes {overhead} bytes of the "
+            f"underlay's {net.mtu}",
+            f"raise the network's `mtu` to {mtu + overhead} (jumbo frames) or lower "
+            f"`instance_mtu` to {net.mtu - overhead}",
+            severity="warning",
+        )
 
 
 def _bond_options(inv: Inventory) -> Iterator[Problem]:

@@ -24,6 +24,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -581,16 +582,7 @@ class Lab:
             self._down()
 
     def _down(self) -> None:
-        for node in self.inv.nodes:
-            _stop(self.node_dir(node) / "nspawn.pid", timeout=30)
-        for node in self.inv.nodes:
-            ns = self.netns(node)
-            if Path(f"/run/netns/{ns}").exists():
-                run("ip", "netns", "del", ns, check=False)
-        for i, node in enumerate(self.inv.nodes):
-            for j, _ in enumerate(node.nics):
-                if self._link_exists(self.veth(i, j)):
-                    run("ip", "link", "del", self.veth(i, j), check=False)
+        self._down_nodes()
         _stop(self.dir / "acng" / "pid", timeout=10)  # a lab's own proxy (before the shared one)
         if self.switched:
             _stop(self.switch_dir / "ovs-vswitchd.pid", timeout=10)
@@ -606,6 +598,19 @@ class Lab:
                 run("ip", "link", "del", dev, check=False)
         shutil.rmtree(self.dir, ignore_errors=True)
         self.release_proxy()
+
+    def _down_nodes(self) -> None:
+        """Stop the nodes, then remove their namespaces and cables."""
+        for node in self.inv.nodes:
+            _stop(self.node_dir(node) / "nspawn.pid", timeout=30)
+        for node in self.inv.nodes:
+            ns = self.netns(node)
+            if Path(f"/run/netns/{ns}").exists():
+                run("ip", "netns", "del", ns, check=False)
+        for i, node in enumerate(self.inv.nodes):
+            for j, _ in enumerate(node.nics):
+                if self._link_exists(self.veth(i, j)):
+                    run("ip", "link", "del", self.veth(i, j), check=False)
 
 
 # -- helpers ------------------------------------------------------------------
@@ -705,30 +710,34 @@ def _wait(cond: Callable[[], bool], timeout: float, message: str) -> None:
     raise LabError(message)
 
 
+def _deb822_entries(text: str) -> list[dict[str, str]]:
+    """The stanzas of a deb822 .sources file that name URIs."""
+    entries = []
+    for stanza in text.split("\n\n"):
+        fields = dict((k.strip(), v.strip()) for k, v in
+                      (line.split(":", 1) for line in stanza.splitlines() if not line.startswith("#") and ":" in line))
+        if fields.get("URIs"):
+            entries.append(fields)
+    return entries
+
+
+def _one_line_entries(text: str) -> list[dict[str, str]]:
+    """The `deb` lines of a sources.list file (options in brackets dropped)."""
+    entries = []
+    for line in text.splitlines():
+        # options may hold spaces: [arch=amd64 signed-by=/usr/share/keyrings/x.gpg]
+        parts = re.sub(r"\[[^\]]*\]", " ", line.split("#")[0]).split()
+        if len(parts) >= 3 and parts[0] == "deb":
+            entries.append({"URIs": parts[1], "Suites": parts[2], "Components": " ".join(parts[3:])})
+    return entries
+
+
 def _host_sources() -> list[dict[str, str]]:
     """The host's Debian apt sources (deb822 and one-line formats)."""
-    entries: list[dict[str, str]] = []
-    files = sorted(Path("/etc/apt/sources.list.d").glob("*.sources"))
-    for f in files:
-        for stanza in f.read_text().split("\n\n"):
-            fields: dict[str, str] = {}
-            for line in stanza.splitlines():
-                if line.startswith("#") or ":" not in line:
-                    continue
-                k, v = line.split(":", 1)
-                fields[k.strip()] = v.strip()
-            if fields.get("URIs"):
-                entries.append(fields)
+    entries = [e for f in sorted(Path("/etc/apt/sources.list.d").glob("*.sources"))
+               for e in _deb822_entries(f.read_text())]
     lists = [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*.list"))]
-    for f in lists:
-        if not f.exists():
-            continue
-        for line in f.read_text().splitlines():
-            parts = line.split("#")[0].split()
-            if len(parts) >= 3 and parts[0] == "deb":
-                if parts[1].startswith("["):
-                    parts = [parts[0], *parts[2:]]
-                entries.append({"URIs": parts[1], "Suites": parts[2], "Components": " ".join(parts[3:])})
+    entries += [e for f in lists if f.exists() for e in _one_line_entries(f.read_text())]
     return [e for e in entries if "bookworm" in e.get("Suites", "") and "/debian" in e["URIs"]]
 
 

@@ -149,109 +149,124 @@ def self_bridged(inv: Inventory, node: Node, nets: list[str], *, kernel: bool, u
     return userspace_tunnel and any(inv.network(n).role == "tenant" and node.networks[n].address for n in nets)
 
 
-def node_layout(inv: Inventory, node: Node) -> NodeLayout:
-    cloud = inv.cloud
-    kernel = cloud.kernel_bonding
-    netdev = cloud.ovs_datapath == "netdev"
-    agent = runs_neutron_agent(inv, node)
-    lay = NodeLayout(ovs=agent)
-    bonds = {b.name: b for b in node.bonds}
-    nic_mtu = {n.name: n.mtu for n in node.nics}
-    carried: dict[str, list[str]] = {}
-    for net_name, att in node.networks.items():
-        carried.setdefault(att.interface, []).append(net_name)
-    taken = {n.name for n in node.nics} | set(bonds)
+class _Builder:
+    """One node's layout, built interface by interface (see the module's
+    rules): which bridge owns each interface, then the links and ports of
+    each one, OVS-owned or plain systemd-networkd."""
 
-    def mtu_of(iface: str, nets: list[str]) -> int:
-        want = max([inv.network(n).mtu for n in nets] or [1500])
-        own = bonds[iface].mtu if iface in bonds else nic_mtu.get(iface)
+    def __init__(self, inv: Inventory, node: Node) -> None:
+        self.inv, self.node = inv, node
+        self.kernel = inv.cloud.kernel_bonding
+        self.agent = runs_neutron_agent(inv, node)
+        self.lay = NodeLayout(ovs=self.agent)
+        self.bonds = {b.name: b for b in node.bonds}
+        self.nic_mtu = {n.name: n.mtu for n in node.nics}
+        self.carried: dict[str, list[str]] = {}
+        for net_name, att in node.networks.items():
+            self.carried.setdefault(att.interface, []).append(net_name)
+        self.taken = {n.name for n in node.nics} | set(self.bonds)
+        self.default_gw = self._default_gateway()
+
+    def build(self) -> NodeLayout:
+        owner = {iface: br for iface, nets in self.carried.items() if (br := self._owner(iface, nets))}
+        if owner:
+            self.lay.ovs = True
+        if self.lay.ovs:
+            self.lay.bridge("br-int")
+            if self.agent and any(self._net(n).role == "tenant" and self._net(n).segmentation in ("vxlan", "gre")
+                                  for n in self.node.networks):
+                self.lay.bridge("br-tun")
+        for iface, nets in self.carried.items():
+            if iface in owner:
+                self._ovs_interface(iface, nets, owner[iface])
+            else:
+                self._plain_interface(iface, nets)
+        # NICs that carry nothing are left to the operator: not managed here.
+        return self.lay
+
+    def _net(self, name: str) -> Network:
+        return self.inv.network(name)
+
+    def _mtu(self, iface: str, nets: list[str]) -> int:
+        want = max([self._net(n).mtu for n in nets] or [1500])
+        own = self.bonds[iface].mtu if iface in self.bonds else self.nic_mtu.get(iface)
         return max(want, own or 0)
 
-    # which OVS bridge owns each interface (None: plain networkd)
-    owner: dict[str, str] = {}
-    for iface, nets in carried.items():
-        providers = [inv.network(n) for n in nets if agent and _is_provider(inv.network(n))]
-        bond = bonds.get(iface)
-        if bond is not None and ovs_bond(bond, kernel):
-            owner[iface] = f"br-{iface}"[:15]
-        elif providers:
-            owner[iface] = providers[0].ovs_bridge or f"br-{iface}"[:15]
-        elif self_bridged(inv, node, nets, kernel=kernel, userspace_tunnel=netdev and agent):
-            owner[iface] = f"br-{iface}"[:15]
+    def _owner(self, iface: str, nets: list[str]) -> str | None:
+        """The OVS bridge that owns the interface (None: plain networkd)."""
+        providers = [self._net(n) for n in nets if self.agent and _is_provider(self._net(n))]
+        bond = self.bonds.get(iface)
+        if bond is not None and ovs_bond(bond, self.kernel):
+            return f"br-{iface}"[:15]
+        if providers:
+            return providers[0].ovs_bridge or f"br-{iface}"[:15]
+        netdev = self.inv.cloud.ovs_datapath == "netdev"
+        if self_bridged(self.inv, self.node, nets, kernel=self.kernel, userspace_tunnel=netdev and self.agent):
+            return f"br-{iface}"[:15]
+        return None
 
-    if owner:
-        lay.ovs = True
-    if lay.ovs:
-        lay.bridge("br-int")
-        if agent and any(inv.network(n).role == "tenant" and inv.network(n).segmentation in ("vxlan", "gre")
-                         for n in node.networks):
-            lay.bridge("br-tun")
-
-    default_gw: tuple[str, str] | None = None
-    if cloud.default_route:
+    def _default_gateway(self) -> tuple[str, str] | None:
+        """(network, gateway) of the node's default route, if it gets one."""
+        if not self.inv.cloud.default_route:
+            return None
         for role in DEFAULT_ROUTE_ROLES:
-            for net_name, att in node.networks.items():
-                net = inv.network(net_name)
-                if net.role == role and net.gateway and att.address and default_gw is None:
-                    default_gw = (net_name, str(net.gateway))
+            for net_name, att in self.node.networks.items():
+                net = self._net(net_name)
+                if net.role == role and net.gateway and att.address:
+                    return net_name, str(net.gateway)
+        return None
 
-    def gateway_for(net_name: str) -> str | None:
-        return default_gw[1] if default_gw and default_gw[0] == net_name else None
+    def _gateway_for(self, net_name: str) -> str | None:
+        return self.default_gw[1] if self.default_gw and self.default_gw[0] == net_name else None
 
-    for iface, nets in carried.items():
-        bond = bonds.get(iface)
-        mtu = mtu_of(iface, nets)
-        bridge_name = owner.get(iface)
-        if bridge_name:
-            br = lay.bridge(bridge_name)
-            ovsb = ovs_bond(bond, kernel) if bond else None
-            if bond is not None and ovsb:
-                br.add(Port(bond.name, "bond", members=list(bond.members), bond_mode=ovsb[0], lacp=ovsb[1]))
-                for member in bond.members:
-                    lay.links.append(Link(member, "ether", mtu=mtu, in_ovs=True, networks=list(nets)))
+    def _ovs_interface(self, iface: str, nets: list[str], bridge_name: str) -> None:
+        lay, bond, mtu = self.lay, self.bonds.get(iface), self._mtu(iface, nets)
+        br = lay.bridge(bridge_name)
+        ovsb = ovs_bond(bond, self.kernel) if bond else None
+        if bond is not None and ovsb:
+            br.add(Port(bond.name, "bond", members=list(bond.members), bond_mode=ovsb[0], lacp=ovsb[1]))
+            for member in bond.members:
+                lay.links.append(Link(member, "ether", mtu=mtu, in_ovs=True, networks=list(nets)))
+        else:
+            br.add(Port(iface, "system"))
+            if bond is not None:
+                _linux_bond(lay, bond, mtu, nets, in_ovs=True)
             else:
-                br.add(Port(iface, "system"))
-                if bond is not None:
-                    _linux_bond(lay, bond, mtu, nets, in_ovs=True)
-                else:
-                    lay.links.append(Link(iface, "ether", mtu=mtu, in_ovs=True, networks=list(nets)))
-            for net_name in nets:
-                net = inv.network(net_name)
-                lay.network_bridge[net_name] = bridge_name
-                if agent and _is_provider(net) and net.ovs_bridge and net.ovs_bridge != bridge_name:
-                    other = lay.bridge(net.ovs_bridge)
-                    br.add(Port(_patch_name(other.name), "patch", peer=_patch_name(br.name)))
-                    other.add(Port(_patch_name(br.name), "patch", peer=_patch_name(other.name)))
-                    lay.network_bridge[net_name] = f"{bridge_name} -> {other.name}"
-                att = node.networks[net_name]
-                if att.address is None:
-                    continue
-                port = internal_port_name(net_name, taken)
-                taken.add(port)
-                br.add(Port(port, "internal", tag=net.vlan, mtu=net.mtu))
-                lay.links.append(Link(port, "ovs-internal", mtu=net.mtu,
-                                      addresses=[f"{att.address}/{net.cidr.prefixlen}"],
-                                      gateway=gateway_for(net_name), networks=[net_name]))
-                lay.address_link[net_name] = port
-            continue
-        # plain systemd-networkd
-        untagged = [n for n in nets if not inv.network(n).vlan]
-        tagged = [n for n in nets if inv.network(n).vlan]
-        addrs = [f"{node.networks[n].address}/{inv.network(n).cidr.prefixlen}" for n in untagged
-                 if node.networks[n].address]
-        gw = next((g for n in untagged if (g := gateway_for(n))), None)
-        vlan_links = []
-        for net_name in tagged:
-            net = inv.network(net_name)
-            vname = f"{iface}.{net.vlan}" if len(f"{iface}.{net.vlan}") <= 15 else f"vlan{net.vlan}"
-            att = node.networks[net_name]
-            vlan_links.append(Link(vname, "vlan", mtu=net.mtu, vlan_id=net.vlan, networks=[net_name],
-                                   addresses=[f"{att.address}/{net.cidr.prefixlen}"] if att.address else [],
-                                   gateway=gateway_for(net_name)))
-            if att.address:
-                lay.address_link[net_name] = vname
+                lay.links.append(Link(iface, "ether", mtu=mtu, in_ovs=True, networks=list(nets)))
+        for net_name in nets:
+            self._ovs_network(br, net_name)
+
+    def _ovs_network(self, br: Bridge, net_name: str) -> None:
+        """A network on an OVS-owned interface: its route through the bridges
+        (a patch to its provider bridge) and the node's address on an
+        internal port."""
+        lay, net = self.lay, self._net(net_name)
+        lay.network_bridge[net_name] = br.name
+        if self.agent and _is_provider(net) and net.ovs_bridge and net.ovs_bridge != br.name:
+            other = lay.bridge(net.ovs_bridge)
+            br.add(Port(_patch_name(other.name), "patch", peer=_patch_name(br.name)))
+            other.add(Port(_patch_name(br.name), "patch", peer=_patch_name(other.name)))
+            lay.network_bridge[net_name] = f"{br.name} -> {other.name}"
+        att = self.node.networks[net_name]
+        if att.address is None:
+            return
+        port = internal_port_name(net_name, self.taken)
+        self.taken.add(port)
+        br.add(Port(port, "internal", tag=net.vlan, mtu=net.mtu))
+        lay.links.append(Link(port, "ovs-internal", mtu=net.mtu, addresses=[f"{att.address}/{net.cidr.prefixlen}"],
+                              gateway=self._gateway_for(net_name), networks=[net_name]))
+        lay.address_link[net_name] = port
+
+    def _plain_interface(self, iface: str, nets: list[str]) -> None:
+        """Addresses on the NIC or Linux bond, VLAN devices for tagged networks."""
+        lay, bond, mtu = self.lay, self.bonds.get(iface), self._mtu(iface, nets)
+        untagged = [n for n in nets if not self._net(n).vlan]
+        addrs = [f"{self.node.networks[n].address}/{self._net(n).cidr.prefixlen}" for n in untagged
+                 if self.node.networks[n].address]
+        gw = next((g for n in untagged if (g := self._gateway_for(n))), None)
+        vlan_links = [self._vlan_link(iface, n) for n in nets if self._net(n).vlan]
         for net_name in untagged:
-            if node.networks[net_name].address:
+            if self.node.networks[net_name].address:
                 lay.address_link[net_name] = iface
         if bond is not None:
             blink = _linux_bond(lay, bond, mtu, nets, in_ovs=False)
@@ -260,8 +275,19 @@ def node_layout(inv: Inventory, node: Node) -> NodeLayout:
             lay.links.append(Link(iface, "ether", mtu=mtu, addresses=addrs, gateway=gw, networks=list(nets),
                                   vlans=[v.name for v in vlan_links]))
         lay.links.extend(vlan_links)
-    # NICs that carry nothing are left to the operator: not managed here.
-    return lay
+
+    def _vlan_link(self, iface: str, net_name: str) -> Link:
+        net, att = self._net(net_name), self.node.networks[net_name]
+        vname = f"{iface}.{net.vlan}" if len(f"{iface}.{net.vlan}") <= 15 else f"vlan{net.vlan}"
+        if att.address:
+            self.lay.address_link[net_name] = vname
+        return Link(vname, "vlan", mtu=net.mtu, vlan_id=net.vlan, networks=[net_name],
+                    addresses=[f"{att.address}/{net.cidr.prefixlen}"] if att.address else [],
+                    gateway=self._gateway_for(net_name))
+
+
+def node_layout(inv: Inventory, node: Node) -> NodeLayout:
+    return _Builder(inv, node).build()
 
 
 def _linux_bond(lay: NodeLayout, bond: Bond, mtu: int, nets: list[str], in_ovs: bool) -> Link:

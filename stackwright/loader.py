@@ -60,46 +60,47 @@ def load_with_warnings(path: str | FsPath, preview: bool = False) -> tuple[Inven
 # -- YAML -------------------------------------------------------------------
 
 
-def _read_yaml(filename: str, fast: bool = False) -> Any:
+def _fail(filename: str, message: str, fix: str = "", line: int | None = None) -> InventoryError:
+    return InventoryError(filename, [Problem((), message, fix, line=line)])
+
+
+def _read_text(filename: str) -> str:
     fs = FsPath(filename)
-
-    def fail(message: str, fix: str = "", line: int | None = None) -> InventoryError:
-        return InventoryError(filename, [Problem((), message, fix, line=line)])
-
     if not fs.exists():
-        raise fail("file not found", "check the path; `stackwright init` writes a starting inventory")
+        raise _fail(filename, "file not found", "check the path; `stackwright init` writes a starting inventory")
     if fs.is_dir():
-        raise fail("is a directory, not an inventory file", "name the YAML file inside it")
+        raise _fail(filename, "is a directory, not an inventory file", "name the YAML file inside it")
     try:
         size = fs.stat().st_size
         if size > MAX_BYTES:
-            raise fail(f"file is {size} bytes; inventories are limited to {MAX_BYTES}")
-        text = fs.read_bytes().decode("utf-8")
+            raise _fail(filename, f"file is {size} bytes; inventories are limited to {MAX_BYTES}")
+        return fs.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise fail(f"not UTF-8 text ({exc.reason} at byte {exc.start})", "save the file as UTF-8") from None
+        raise _fail(filename, f"not UTF-8 text ({exc.reason} at byte {exc.start})", "save the file as UTF-8") from None
     except OSError as exc:
-        raise fail(f"cannot read: {exc.strerror}") from None
+        raise _fail(filename, f"cannot read: {exc.strerror}") from None
+
+
+def _read_yaml(filename: str, fast: bool = False) -> Any:
+    text = _read_text(filename)
     yaml = YAML(typ="safe") if fast else YAML(typ="rt")
     try:
         data = yaml.load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
         what = (exc.problem or exc.context or "invalid YAML").strip()
         if "duplicate key" in what or "found duplicate key" in str(exc):
             what = f"duplicate key: {what}"
-        raise fail(f"YAML syntax error: {what}", "fix the YAML at this line", line) from None
+        raise _fail(filename, f"YAML syntax error: {what}", "fix the YAML at this line",
+                    mark.line + 1 if mark else None) from None
     except YAMLError as exc:
-        raise fail(f"YAML syntax error: {exc}") from None
+        raise _fail(filename, f"YAML syntax error: {exc}") from None
     except RecursionError:
-        raise fail("YAML nested too deeply") from None
-    if data is None:
-        raise fail("the file is empty", "an inventory needs `cloud:`, `networks:` and `nodes:`")
+        raise _fail(filename, "YAML nested too deeply") from None
     if not isinstance(data, dict):
-        raise fail(
-            f"the top level must be a mapping, not a {type(data).__name__}",
-            "an inventory needs `cloud:`, `networks:` and `nodes:`",
-        )
+        raise _fail(filename, "the file is empty" if data is None else
+                    f"the top level must be a mapping, not a {type(data).__name__}",
+                    "an inventory needs `cloud:`, `networks:` and `nodes:`")
     return data
 
 
@@ -170,54 +171,58 @@ def _from_pydantic(exc: pydantic.ValidationError, raw: Any) -> list[Problem]:
     seen: set[Path] = set()
     for err in exc.errors(include_url=False):
         path: Path = tuple(err["loc"])
-        kind = err["type"]
-        value = err.get("input")
-        fix = ""
-        if kind == "missing":
-            message = "required field is missing"
-            fix = f"add `{path[-1]}:`"
-        elif kind == "extra_forbidden":
-            model = _model_at(path[:-1])
-            allowed = sorted(model.model_fields) if model else []
-            message = f"unknown key {str(path[-1])!r}"
-            close = difflib.get_close_matches(str(path[-1]), allowed, n=1, cutoff=0.6)
-            if close:
-                fix = f"did you mean {close[0]!r}?"
-            elif allowed:
-                fix = "allowed keys here: " + ", ".join(allowed)
-        elif kind == "literal_error":
-            expected = err.get("ctx", {}).get("expected", "")
-            message = f"{_describe(value)} is not allowed"
-            fix = f"use one of {expected}"
-            choices = [e.strip(" '") for e in str(expected).replace(" or ", ",").split(",")]
-            close = difflib.get_close_matches(str(value), choices, n=1)
-            if close:
-                fix = f"did you mean {close[0]!r}? (allowed: {expected})"
-        elif kind == "ip_v4_address":
-            message = f"{_describe(value)} is not a valid IPv4 address"
-            fix = "write a dotted address such as 192.0.2.10"
-        elif kind == "ip_v4_network":
-            message = f"{_describe(value)} is not a valid IPv4 network"
-            fix = "write the network address with its prefix length, such as 192.0.2.0/24 (no host bits set)"
-        elif kind == "string_pattern_mismatch":
-            pattern = err.get("ctx", {}).get("pattern", "")
-            message = f"{_describe(value)} is not a valid name here"
-            fix = _pattern_hint(str(pattern))
-        elif kind in ("too_short", "list_type", "dict_type", "model_type", "model_attributes_type"):
-            message = err["msg"].replace("Input", "value")
-            if kind == "too_short":
-                fix = "list at least one entry"
-            else:
-                fix = "check the indentation and the type of this value"
-        elif kind in ("greater_than_equal", "less_than_equal", "int_parsing", "int_type", "int_from_float"):
-            message = f"{_describe(value)}: {err['msg'].lower()}"
-        else:
-            message = f"{_describe(value)}: {err['msg']}"
         if path in seen:
             continue
         seen.add(path)
+        message, fix = _explain(err, path)
         problems.append(Problem(path, message, fix, line=_line_of(raw, path)))
     return problems
+
+
+_SHAPE_ERRORS = ("too_short", "list_type", "dict_type", "model_type", "model_attributes_type")
+_NUMBER_ERRORS = ("greater_than_equal", "less_than_equal", "int_parsing", "int_type", "int_from_float")
+_FIXED = {  # error type -> (message, fix) for the value shown
+    "ip_v4_address": ("{value} is not a valid IPv4 address", "write a dotted address such as 192.0.2.10"),
+    "ip_v4_network": ("{value} is not a valid IPv4 network",
+                      "write the network address with its prefix length, such as 192.0.2.0/24 (no host bits set)"),
+}
+
+
+def _explain(err: Any, path: Path) -> tuple[str, str]:
+    """(message, fix) of one pydantic error, in the operator's words."""
+    kind, value = err["type"], err.get("input")
+    if kind == "missing":
+        return "required field is missing", f"add `{path[-1]}:`"
+    if kind == "extra_forbidden":
+        return _unknown_key(path)
+    if kind == "literal_error":
+        return _not_allowed(value, str(err.get("ctx", {}).get("expected", "")))
+    if kind in _FIXED:
+        message, fix = _FIXED[kind]
+        return message.format(value=_describe(value)), fix
+    if kind == "string_pattern_mismatch":
+        return f"{_describe(value)} is not a valid name here", _pattern_hint(str(err.get("ctx", {}).get("pattern", "")))
+    if kind in _SHAPE_ERRORS:
+        fix = "list at least one entry" if kind == "too_short" else "check the indentation and the type of this value"
+        return err["msg"].replace("Input", "value"), fix
+    if kind in _NUMBER_ERRORS:
+        return f"{_describe(value)}: {err['msg'].lower()}", ""
+    return f"{_describe(value)}: {err['msg']}", ""
+
+
+def _unknown_key(path: Path) -> tuple[str, str]:
+    model = _model_at(path[:-1])
+    allowed = sorted(model.model_fields) if model else []
+    close = difflib.get_close_matches(str(path[-1]), allowed, n=1, cutoff=0.6)
+    fix = f"did you mean {close[0]!r}?" if close else ("allowed keys here: " + ", ".join(allowed) if allowed else "")
+    return f"unknown key {str(path[-1])!r}", fix
+
+
+def _not_allowed(value: Any, expected: str) -> tuple[str, str]:
+    choices = [e.strip(" '") for e in expected.replace(" or ", ",").split(",")]
+    close = difflib.get_close_matches(str(value), choices, n=1)
+    fix = f"did you mean {close[0]!r}? (allowed: {expected})" if close else f"use one of {expected}"
+    return f"{_describe(value)} is not allowed", fix
 
 
 def _pattern_hint(pattern: str) -> str:

@@ -95,12 +95,20 @@ from ansible.module_utils.basic import AnsibleModule
 
 
 def ensure(conn: Any, p: dict[str, Any], check: bool) -> list[str]:
-    """Bring Keystone in line with ``p``; return the actions taken."""
+    """Bring Keystone in line with ``p``; return the actions taken (in check
+    mode: the actions that would be taken)."""
     ident = conn.identity
     actions: list[str] = []
     domain = ident.find_domain(p["domain"], ignore_missing=False)
     project = ident.find_project(p["project"], domain_id=domain.id, ignore_missing=False)
+    user = _user(ident, p, domain, project, check, actions)
+    _roles(ident, p, project, user, check, actions)
+    service = _service(ident, p, check, actions)
+    _endpoints(ident, p, service, check, actions)
+    return actions
 
+
+def _user(ident: Any, p: dict[str, Any], domain: Any, project: Any, check: bool, actions: list[str]) -> Any:
     user = ident.find_user(p["user"], domain_id=domain.id)
     if user is None:
         actions.append(f"create user {p['user']}")
@@ -111,7 +119,10 @@ def ensure(conn: Any, p: dict[str, Any], check: bool) -> list[str]:
         actions.append(f"set the password of user {p['user']}")
         if not check:
             ident.update_user(user, password=p["password"])
+    return user
 
+
+def _roles(ident: Any, p: dict[str, Any], project: Any, user: Any, check: bool, actions: list[str]) -> None:
     for name in p["roles"]:
         role = ident.find_role(name)
         if role is None:
@@ -123,6 +134,8 @@ def ensure(conn: Any, p: dict[str, Any], check: bool) -> list[str]:
             if not check:
                 ident.assign_project_role_to_user(project, user, role)
 
+
+def _service(ident: Any, p: dict[str, Any], check: bool, actions: list[str]) -> Any:
     service = next((s for s in ident.services(type=p["type"]) if s.name == p["name"]), None)
     if service is None:
         actions.append(f"add service {p['name']} ({p['type']}) to the catalog")
@@ -133,7 +146,10 @@ def ensure(conn: Any, p: dict[str, Any], check: bool) -> list[str]:
         actions.append(f"set the description of service {p['name']}")
         if not check:
             service = ident.update_service(service, description=p["description"])
+    return service
 
+
+def _endpoints(ident: Any, p: dict[str, Any], service: Any, check: bool, actions: list[str]) -> None:
     existing = [] if service is None else list(ident.endpoints(service_id=service.id, region_id=p["region"]))
     for interface, url in p["endpoints"].items():
         endpoint = next((e for e in existing if e.interface == interface), None)
@@ -146,7 +162,6 @@ def ensure(conn: Any, p: dict[str, Any], check: bool) -> list[str]:
             actions.append(f"move the {interface} endpoint to {url}")
             if not check:
                 ident.update_endpoint(endpoint, url=url)
-    return actions
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.table import Table
@@ -47,9 +48,18 @@ def plan(app: App, inventory: Path, fmt: str, diagram_path: Path | None, lab: bo
     if fmt == "json":
         click.echo(json.dumps(data, indent=2))
         return
-    app.console.print(f"cloud {data['cloud']}: internal endpoints on {data['endpoints']['internal']}, "
+    for item in _text(data):
+        app.console.print(item, soft_wrap=False, highlight=False)
+    if diagram_path is not None:
+        app.console.print(f"topology drawn in {diagram_path}")
+
+
+def _text(data: dict[str, Any]) -> list[Any]:
+    """The plan as the terminal shows it: a tree per node, what is left out,
+    the nodes per role."""
+    out: list[Any] = [f"cloud {data['cloud']}: internal endpoints on {data['endpoints']['internal']}, "
                       f"public on {data['endpoints']['public']}; OVS datapath {data['ovs_datapath']}, "
-                      f"hypervisor {data['hypervisor']}", highlight=False)
+                      f"hypervisor {data['hypervisor']}"]
     for node in data["nodes"]:
         tree = Tree(f"[bold]{node['name']}[/bold] ({', '.join(node['roles'])}) - ssh {node['ssh']}"
                     + (f" via {node['ssh_via']}" if node["ssh_via"] else ""))
@@ -61,16 +71,13 @@ def plan(app: App, inventory: Path, fmt: str, diagram_path: Path | None, lab: bo
             for bridge, ports in node["ovs_bridges"].items():
                 ovs.add(Text(f"{bridge}: {', '.join(ports)}", overflow="fold"))
         tree.add(Text("services: " + ", ".join(node["services"]), overflow="fold"))
-        app.console.print(tree, soft_wrap=False)
-    for group, reason in data["left_out"].items():
-        app.console.print(f"left out: {group}: {reason}", style="yellow", highlight=False)
+        out.append(tree)
+    out += [Text(f"left out: {group}: {reason}", style="yellow") for group, reason in data["left_out"].items()]
     table = Table(title="nodes per role")
     for role in data["totals"]:
         table.add_column(role, justify="right")
     table.add_row(*[str(v) for v in data["totals"].values()])
-    app.console.print(table)
-    if diagram_path is not None:
-        app.console.print(f"topology drawn in {diagram_path}")
+    return [*out, table]
 
 
 @click.command()
