@@ -19,10 +19,12 @@ SIZES = (10, 100, 1000)
 
 
 def generate(n: int) -> str:
-    """A valid inventory: 3 controllers, 2 network nodes, the rest compute
-    and storage nodes, each with a bonded tenant NIC pair."""
+    """A valid, deployable inventory: one controller (several are refused
+    until HA lands; figures before 2026-12-01 had 3 and the VIPs), 2 network
+    nodes, the rest compute and storage nodes, each with a bonded tenant NIC
+    pair."""
     lines = [
-        "cloud: {name: scale, internal_vip: 10.0.0.10, public_vip: 10.4.0.10}",
+        "cloud: {name: scale, services: {ceph: true}}",
         "networks:",
         "  - {name: mgmt, role: management, cidr: 10.0.0.0/16}",
         "  - {name: api, role: api, cidr: 10.4.0.0/16}",
@@ -33,7 +35,7 @@ def generate(n: int) -> str:
     ]
     for i in range(n):
         a, b = divmod(i + 20, 250)
-        role = "controller" if i < 3 else "network" if i < 5 else "storage" if i % 10 == 9 else "compute"
+        role = "controller" if i < 1 else "network" if i < 3 else "storage" if i % 10 == 9 else "compute"
         lines += [
             f"  - name: n{i}",
             f"    roles: [{role}]",
