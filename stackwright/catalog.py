@@ -247,9 +247,14 @@ def shared_values(inv: Inventory) -> dict[str, object]:
     }
 
 
-def units_on(inv: Inventory, node: Node) -> list[str]:
-    """The processes the node runs, in deploy order."""
-    return list(dict.fromkeys(u for s in deployable() if node.name in s.hosts(inv) for u in s.units))
+def units_by_node(inv: Inventory) -> dict[str, list[str]]:
+    """node -> the processes it runs, in deploy order (each service's nodes
+    computed once: on 1,000 nodes a per-node lookup would be quadratic)."""
+    out: dict[str, list[str]] = {n.name: [] for n in inv.nodes}
+    for s in deployable():
+        for host in s.hosts(inv):
+            out[host] += [u for u in s.units if u not in out[host]]
+    return out
 
 
 def reports(inv: Inventory) -> list[tuple[str, str, str]]:

@@ -70,7 +70,7 @@ def _bond_desc(bond: Bond, lay: NodeLayout) -> dict[str, Any]:
             "lacp_rate": bond.lacp_rate, "xmit_hash_policy": bond.xmit_hash_policy}
 
 
-def node_plan(inv: Inventory, node: Node, lay: NodeLayout) -> NodePlan:
+def node_plan(inv: Inventory, node: Node, lay: NodeLayout, services: list[str]) -> NodePlan:
     access = inv.ssh_for(node)
     bonds = {b.name: b for b in node.bonds}
     plan = NodePlan(node.name, list(node.roles), f"{access.user}@{access.host}:{access.port}", None)
@@ -106,13 +106,14 @@ def node_plan(inv: Inventory, node: Node, lay: NodeLayout) -> NodePlan:
                                                                       else [])
                         for b in lay.bridges}
     plan.layout = lay.as_vars()
-    plan.services = catalog.units_on(inv, node)
+    plan.services = services
     return plan
 
 
 def build(inv: Inventory) -> dict[str, Any]:
     layouts = build_layouts(inv)
-    nodes = [node_plan(inv, n, layouts[n.name]) for n in sorted(inv.nodes, key=lambda n: n.name)]
+    units = catalog.units_by_node(inv)
+    nodes = [node_plan(inv, n, layouts[n.name], units[n.name]) for n in sorted(inv.nodes, key=lambda n: n.name)]
     totals = {role: len(inv.nodes_with_role(role)) for role in ("controller", "network", "compute", "storage")}
     return {
         "cloud": inv.cloud.name,
