@@ -303,6 +303,13 @@ def problems(inv: Inventory) -> Iterator[Problem]:
     if inv.cloud.tls:
         yield Problem(("cloud", "tls"), "TLS is not deployable yet (HAProxy terminates it; the issue on high "
                       "availability)", "remove `tls: true`", not_yet=True)
+    external = [(i, n) for i, n in enumerate(inv.networks) if n.role == "external"]
+    if not any(n.floating_range for _, n in external):
+        yield Problem(("networks", external[0][0]) if external else ("networks",),
+                      "no external network with a floating_range: the cloud gets no external (provider) network, "
+                      "so routers have no gateway and instances no floating IPs (verify skips that step)",
+                      "add `floating_range: {start: ..., end: ...}` to the network with `role: external`",
+                      severity="warning")
     storage = inv.nodes_with_role("storage")
     if storage and not inv.cloud.services.ceph:
         yield Problem(("cloud", "services", "ceph"), "storage nodes without Ceph: cinder-volume uses LVM over "

@@ -60,9 +60,15 @@ NO_STORAGE = ("inv.yml:17: warning: nodes: cinder is left out: no node has the s
               "group) for block storage")
 
 
+NO_FLOATING = ("inv.yml:13: warning: networks[3]: no external network with a floating_range: the cloud gets no "
+               "external (provider) network, so routers have no gateway and instances no floating IPs (verify skips "
+               "that step)\n    fix: add `floating_range: {start: ..., end: ...}` to the network with `role: "
+               "external`")
+
+
 def others(problems) -> list:
-    """The problems besides VALID's own warning of a cloud without storage."""
-    return [p for p in problems if not p.message.startswith("cinder is left out")]
+    """The problems besides VALID's own warnings: no storage, no floating IPs."""
+    return [p for p in problems if not p.message.startswith(("cinder is left out", "no external network with"))]
 
 
 def errors(tmp_path: Path, text: str) -> list[str]:
@@ -74,12 +80,14 @@ def errors(tmp_path: Path, text: str) -> list[str]:
 def test_valid_inventory_without_storage_is_warned_of_its_missing_block_storage(tmp_path):
     inv, problems = problems_for(tmp_path, VALID)
     assert inv is not None
-    assert [p.render("inv.yml") for p in problems] == [NO_STORAGE]
+    assert [p.render("inv.yml") for p in problems] == [NO_FLOATING, NO_STORAGE]
 
 
 def test_a_storage_node_gives_the_cloud_block_storage(tmp_path):
     inv, problems = problems_for(tmp_path, VALID.replace("roles: [compute]", "roles: [compute, storage]")
-                                 .replace("  name: test\n", "  name: test\n  services: {ceph: true}\n"))
+                                 .replace("  name: test\n", "  name: test\n  services: {ceph: true}\n")
+                                 .replace("    gateway: 10.13.0.1\n", "    gateway: 10.13.0.1\n"
+                                          "    floating_range: {start: 10.13.0.100, end: 10.13.0.199}\n"))
     assert inv is not None
     assert problems == []
 
