@@ -274,13 +274,9 @@ def left_out(inv: Inventory) -> dict[str, str]:
     return out
 
 
-# Secrets no single service owns.
-SHARED_SECRETS: tuple[str, ...] = ()
-
-
 def secrets() -> tuple[str, ...]:
     """Every secret some deployable service uses, sorted."""
-    return tuple(sorted({*SHARED_SECRETS, *(name for s in deployable() for name in s.secrets)}))
+    return tuple(sorted({name for s in deployable() for name in s.secrets}))
 
 
 # -- validate: what the catalog cannot deploy yet, and what it leaves out ---

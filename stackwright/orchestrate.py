@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +44,7 @@ class Request:
 
 @dataclass
 class Outcome:
-    result: RunResult | None  # None: nothing had to run
-    skipped: list[str] = field(default_factory=list)
-    phases: list[dict[str, Any]] = field(default_factory=list)  # as written to last-deploy.json
+    result: RunResult | None  # None: nothing had to run (last-deploy.json says what was checked)
 
 
 def deploy(req: Request, run: Run, say: Callable[[str], None]) -> Outcome:
@@ -75,7 +73,7 @@ def deploy(req: Request, run: Run, say: Callable[[str], None]) -> Outcome:
                 say(f"  {phase} runs: {'; '.join(reasons[:3])}{more}")
             if not differ:
                 write_summary(req.work, req.cloud, req.hosts, 0, "successful", check_s, check_phase, {}, skip)
-                return Outcome(None, skip, check_phase)
+                return Outcome(None)
             say(f"unchanged, skipped: {', '.join(skip) or 'none'}")
     say(f"deploying cloud {req.cloud!r} ({len(req.hosts)} node(s))")
     collector = fastpath.Collector(fastpath.play_phases(site))
@@ -98,7 +96,7 @@ def deploy(req: Request, run: Run, say: Callable[[str], None]) -> Outcome:
             fastpath.save(req.work, fastpath.Baseline(digest, order, managed, probes))
         else:  # a node did not answer: no baseline the next run could trust
             fastpath.forget(req.work)
-    return Outcome(result, skip, phases)
+    return Outcome(result)
 
 
 def probe(run: Run, work: Path, managed: fastpath.Managed,

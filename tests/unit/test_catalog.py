@@ -5,7 +5,6 @@ use, and no other file writes those facts again."""
 from __future__ import annotations
 
 import re
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -169,7 +168,7 @@ def test_plan_lists_the_catalog_processes_of_each_node():
 def test_catalog_groups_are_ansible_group_names():
     for svc in catalog.SERVICES:
         assert re.fullmatch(r"[a-z][a-z0-9_]*", svc.group), svc.group
-    text = textwrap.dedent(render_files(load(INVENTORIES / "aio.yml"))["hosts.yml"])
+    text = render_files(load(INVENTORIES / "aio.yml"))["hosts.yml"]
     for svc in catalog.deployable():
         assert f"    {svc.group}:\n" in text
     for svc in catalog.SERVICES:
