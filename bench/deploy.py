@@ -10,13 +10,22 @@ subnets so a demo lab is left alone):
    (the nodes are probed, no phase runs), every task again (`--full`), and
    `--full --mitogen`; then the time of a re-run after one edited config
    file (only its phase runs);
-4. the apt floor: on fresh nodes of the same lab, a plain
-   `apt-get update && apt-get install --no-install-recommends` of exactly the
-   packages each node ended up with (same cache), all nodes in parallel;
-   and the ratio deploy / floor.
+4. the apt floor: the install alone, done the plainest way under the
+   deploy's own conditions.  On fresh nodes of the same lab, each node gets
+   what the deploy sets up before it installs (its name in /etc/hosts, dpkg
+   without fsync as the lab sets it, common's policy-rc.d, every debconf
+   answer the roles give), untimed; then, timed, one `apt-get update &&
+   apt-get install` of exactly the packages the node ended up with, with the
+   deploy's dpkg options and its no-start policy (STACKWRIGHT_NO_START=1),
+   all nodes in parallel; and the ratio deploy / floor.
+
+The first deploy and the floor are each measured --runs times (3 by
+default: this machine is noisy, one run moves a ratio by more than most
+changes) and reported as medians with every run kept; the re-run figures
+are taken once, after the last deploy.
 
 Results go to bench/results/deploy.json (and a PNG chart with --chart).
-Run as root:  python bench/deploy.py [--only aio] [--cold] [--chart]
+Run as root:  python bench/deploy.py [--only aio] [--runs 3] [--cold] [--chart]
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -85,8 +95,40 @@ def base_manual_packages() -> set[str]:
     return set(out.split())
 
 
+def debconf_answers() -> list[str]:
+    """Every debconf answer Stackwright's roles give (each role's
+    ``_<role>_debconf`` list), as debconf-set-selections lines.  The deploy
+    gives a node the answers of its roles; answers of packages a node never
+    installs change nothing, so the floor gives every node all of them."""
+    import yaml
+
+    lines = []
+    for path in sorted((REPO / "roles").glob("*/vars/*.yml")) + sorted((REPO / "roles").glob("*/defaults/*.yml")):
+        for key, value in (yaml.safe_load(path.read_text()) or {}).items():
+            if key.endswith("_debconf") and isinstance(value, list):
+                lines += [f"{a['name']} {a['question']} {a['vtype']} {a['value']}" for a in value]
+    return lines
+
+
+def floor_setup(ssh: list[str]) -> None:
+    """What the deploy does on a node before its first install, untimed:
+    the node's own name resolves (nova-common's and cinder-common's scripts
+    need it), dpkg unpacks without fsync (cloud.dpkg_unsafe_io, which the lab
+    sets), common's policy-rc.d, the roles' debconf answers."""
+    policy = (REPO / "roles" / "common" / "files" / "policy-rc.d").read_text()
+    script = ("set -e\n"
+              'grep -qw "$(hostname)" /etc/hosts || echo "127.0.1.1 $(hostname)" >> /etc/hosts\n'
+              "echo force-unsafe-io > /etc/dpkg/dpkg.cfg.d/stackwright-unsafe-io\n"
+              f"cat > /usr/sbin/policy-rc.d <<'POLICY'\n{policy}POLICY\n"
+              "chmod 0755 /usr/sbin/policy-rc.d\n"
+              "debconf-set-selections <<'ANSWERS'\n" + "\n".join(debconf_answers()) + "\nANSWERS\n")
+    subprocess.run([*ssh, "sh", "-s"], input=script, check=True, capture_output=True, text=True)
+
+
 def apt_floor(ssh: list[str], packages: list[str]) -> float:
-    """Seconds one node's plain `apt-get update && apt-get install` takes.
+    """Seconds one node's `apt-get update && apt-get install` of *packages*
+    takes, with the deploy's dpkg options and no-start policy (the packages
+    phase's installer, roles/packages/files/stackwright-install-packages).
 
     An update that stalls (the lab proxy can lose a race on an index file when
     nodes ask for it in the same second) is killed and tried again, as the
@@ -95,13 +137,12 @@ def apt_floor(ssh: list[str], packages: list[str]) -> float:
     dashboard's postinst, now and then) is run again with `dpkg --configure
     --pending`, as the deploy does; that time counts, and it is said on stderr.
     """
-    # same dpkg setting as a lab deploy (cloud.dpkg_unsafe_io, set by the lab)
-    # nova-common's and cinder-common's scripts need the node's own name to resolve
-    cmd = ("set -e; grep -qw \"$(hostname)\" /etc/hosts || echo \"127.0.1.1 $(hostname)\" >> /etc/hosts; "
-           "export DEBIAN_FRONTEND=noninteractive; tries=1; start=$(date +%s.%N); "
+    floor_setup(ssh)
+    cmd = ("set -e; export DEBIAN_FRONTEND=noninteractive STACKWRIGHT_NO_START=1; tries=1; start=$(date +%s.%N); "
            "until timeout --kill-after=10 180 apt-get update -q >/dev/null; do "
            "[ $tries -lt 4 ] || exit 1; tries=$((tries + 1)); start=$(date +%s.%N); done; "
-           f"install='apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-unsafe-io "
+           "install='apt-get install -y -q --no-install-recommends "
+           "-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "
            f"{' '.join(packages)}'; reruns=0; "
            "$install >/dev/null || { until [ $reruns -ge 3 ] || dpkg --configure --pending >/dev/null; do "
            "reruns=$((reruns + 1)); sleep 2; done; reruns=$((reruns + 1)); $install >/dev/null; }; "
@@ -130,7 +171,18 @@ def last_deploy(workdir: Path, cloud: str) -> dict[str, Any]:
     return json.loads((workdir / ".stackwright" / cloud / "last-deploy.json").read_text())
 
 
-def run_one(name: str, workdir: Path) -> dict[str, Any]:
+def floors(inventory: Path, lab: Any, nodes: list[Any], wanted: dict[str, list[str]]) -> dict[str, float]:
+    """One floor: fresh nodes, every node's install at once; seconds per node."""
+    sw("lab", "down", str(inventory))
+    sw("lab", "up", str(inventory))
+    with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
+        by_node = dict(zip(wanted, pool.map(lambda n: apt_floor(lab.ssh_args(n), wanted[n.name]), nodes),
+                           strict=True))
+    sw("lab", "down", str(inventory))
+    return by_node
+
+
+def run_one(name: str, workdir: Path, runs: int, reruns: bool, floor: bool = True) -> dict[str, Any]:
     from stackwright.fastpath import phase_order
     from stackwright.lab import Lab
     from stackwright.loader import load
@@ -138,13 +190,56 @@ def run_one(name: str, workdir: Path) -> dict[str, Any]:
     inventory = bench_copy(name, workdir)
     inv = load(inventory)
     lab = Lab(inv)
-    sw("lab", "down", str(inventory))
-    lab_up, _ = timed(sw, "lab", "up", str(inventory))
-    step(name, "lab up", lab_up)
-    deploy_s, _ = timed(sw, "deploy", str(inventory))
-    summary = last_deploy(workdir, inv.cloud.name)
-    step(name, "first deploy", deploy_s)
+    deploys: list[dict[str, Any]] = []
+    for i in range(runs):
+        sw("lab", "down", str(inventory))
+        lab_up, _ = timed(sw, "lab", "up", str(inventory))
+        step(name, f"lab up (run {i + 1}/{runs})", lab_up)
+        deploy_s, _ = timed(sw, "deploy", str(inventory))
+        step(name, f"first deploy (run {i + 1}/{runs})", deploy_s)
+        deploys.append({"lab_up_s": round(lab_up, 1), "deploy_s": round(deploy_s, 1),
+                        "phases": last_deploy(workdir, inv.cloud.name)["phases"]})
     first = profile(last_artifact(workdir, inv.cloud.name))
+    median_deploy = statistics.median(d["deploy_s"] for d in deploys)
+    # the phases of the run nearest the median (a median of phase times would not add up)
+    typical = min(deploys, key=lambda d: abs(d["deploy_s"] - median_deploy))
+    result: dict[str, Any] = {
+        "inventory": name,
+        "nodes": len(inv.nodes),
+        "runs": runs,
+        "lab_up_s": statistics.median(d["lab_up_s"] for d in deploys),
+        "deploy_s": median_deploy,
+        "deploy_runs_s": [d["deploy_s"] for d in deploys],
+        "phases": typical["phases"],
+        "deploy_tasks": first["tasks"],
+    }
+    if reruns:
+        result.update(rerun_figures(name, inventory, inv, lab, workdir, phase_order))
+    if not floor:
+        sw("lab", "down", str(inventory))
+        return result
+    base = base_manual_packages()
+    wanted = {n.name: sorted(manual_packages(lab.ssh_args(n)) - base) for n in inv.nodes}
+    floor_runs = []
+    for i in range(runs):
+        by_node = floors(inventory, lab, inv.nodes, wanted)
+        floor_runs.append(by_node)
+        step(name, f"apt floor (run {i + 1}/{runs}; slowest node)", max(by_node.values()))
+    median_floor = statistics.median(max(r.values()) for r in floor_runs)
+    result.update({
+        "apt_floor_s": round(median_floor, 1),
+        "apt_floor_runs_s": [round(max(r.values()), 1) for r in floor_runs],
+        "apt_floor_by_node_s": [{k: round(v, 1) for k, v in r.items()} for r in floor_runs],
+        "packages_by_node": wanted,
+        "deploy_over_floor": round(median_deploy / median_floor, 2),
+    })
+    return result
+
+
+def rerun_figures(name: str, inventory: Path, inv: Any, lab: Any, workdir: Path,
+                  phase_order: Any) -> dict[str, Any]:
+    """Re-runs of the last deploy: the fast path, every task, through
+    Mitogen, and after one edited file (once: they move little between runs)."""
     # no-change re-run: the fast path (probe the nodes, run no phase)
     rerun_s, _ = timed(sw, "deploy", str(inventory))
     rerun = last_deploy(workdir, inv.cloud.name)
@@ -164,21 +259,7 @@ def run_one(name: str, workdir: Path) -> dict[str, Any]:
     drift_s, _ = timed(sw, "deploy", str(inventory))
     drift = last_deploy(workdir, inv.cloud.name)
     step(name, "re-run after one edit", drift_s)
-    base = base_manual_packages()
-    wanted = {n.name: sorted(manual_packages(lab.ssh_args(n)) - base) for n in inv.nodes}
-    sw("lab", "down", str(inventory))
-    sw("lab", "up", str(inventory))
-    with ThreadPoolExecutor(max_workers=len(inv.nodes)) as pool:
-        floors = dict(zip(wanted, pool.map(lambda n: apt_floor(lab.ssh_args(n), wanted[n.name]), inv.nodes),
-                          strict=True))
-    sw("lab", "down", str(inventory))
-    floor = max(floors.values())
     return {
-        "inventory": name,
-        "nodes": len(inv.nodes),
-        "lab_up_s": round(lab_up, 1),
-        "deploy_s": round(deploy_s, 1),
-        "phases": summary["phases"],
         "rerun_s": round(rerun_s, 1),
         "rerun_changed": sum(rerun["changed_by_host"].values()),
         "rerun_skipped_phases": len(rerun["skipped_phases"]),
@@ -191,19 +272,10 @@ def run_one(name: str, workdir: Path) -> dict[str, Any]:
         "rerun_drift_changed": sum(drift["changed_by_host"].values()),
         "rerun_mitogen_s": round(rerun_mitogen_s, 1),
         "rerun_mitogen_changed": sum(rerun_mitogen["changed_by_host"].values()),
-        # where the time goes (bench/profile_run.py): package installs and
-        # service (re)starts of the first deploy; the re-run's costliest
-        # roles and tasks
-        "deploy_apt_s": first["by_module"].get("ansible.builtin.apt", {}).get("s", 0.0),
-        "deploy_service_s": first["by_module"].get("ansible.builtin.systemd_service", {}).get("s", 0.0),
-        "deploy_tasks": first["tasks"],
+        # where the time goes (bench/profile_run.py): the re-run's costliest roles and tasks
         "rerun_tasks": again["tasks"],
         "rerun_by_role_s": again["by_role_s"],
         "rerun_slowest": again["slowest"],
-        "apt_floor_s": round(floor, 1),
-        "apt_floor_by_node_s": {k: round(v, 1) for k, v in floors.items()},
-        "packages_by_node": wanted,
-        "deploy_over_floor": round(deploy_s / floor, 2),
     }
 
 
@@ -224,6 +296,8 @@ def chart(results: list[dict[str, Any]], target: Path) -> None:
                     label=None if p["name"] in labelled else p["name"])
             labelled.add(p["name"])
             left += p["seconds"]
+        if "apt_floor_s" not in r:
+            continue
         ax.plot([r["apt_floor_s"]] * 2, [i - 0.4, i + 0.4], color="black", linewidth=2,
                 label="apt floor" if i == 0 else None)
     labels = [f"{r['inventory']} ({r['nodes']} node{'s' if r['nodes'] > 1 else ''})\n{r.get('measured_on', '')}"
@@ -238,6 +312,11 @@ def chart(results: list[dict[str, Any]], target: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", choices=sorted(SUBNETS), action="append")
+    parser.add_argument("--runs", type=int, default=3,
+                        help="first deploys and floors per inventory (medians reported; default 3)")
+    parser.add_argument("--no-reruns", action="store_true", help="skip the re-run figures")
+    parser.add_argument("--no-floor", action="store_true",
+                        help="skip the floor (it depends on the packages only, not on how the roles run)")
     parser.add_argument("--cold", action="store_true", help="empty the apt cache first (slow; needs the archive)")
     parser.add_argument("--chart", action="store_true", help="also write bench/results/deploy.png (matplotlib)")
     parser.add_argument("--chart-only", action="store_true", help="redraw the chart from bench/results/deploy.json")
@@ -256,14 +335,17 @@ def main() -> None:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         for name in args.only or ["aio", "multinode"]:
-            results.append(run_one(name, workdir))
+            results.append(run_one(name, workdir, args.runs, not args.no_reruns, not args.no_floor))
             r = results[-1]
             r["measured_on"] = time.strftime("%Y-%m-%d")
             phases = ", ".join(f"{p['name']} {p['seconds']:.0f}s" for p in r["phases"])
-            print(f"{name}: lab up {r['lab_up_s']}s; deploy {r['deploy_s']}s ({phases}); re-run {r['rerun_s']}s "
-                  f"changed={r['rerun_changed']} (--full {r['rerun_full_s']}s changed={r['rerun_full_changed']}, "
-                  f"--full --mitogen {r['rerun_mitogen_s']}s; after one edit {r['rerun_drift_s']}s); "
-                  f"apt floor {r['apt_floor_s']}s; deploy/floor {r['deploy_over_floor']}", flush=True)
+            reruns = (f"; re-run {r['rerun_s']}s changed={r['rerun_changed']} (--full {r['rerun_full_s']}s "
+                      f"changed={r['rerun_full_changed']}, --full --mitogen {r['rerun_mitogen_s']}s; "
+                      f"after one edit {r['rerun_drift_s']}s)") if "rerun_s" in r else ""
+            floor = (f"; apt floor median {r['apt_floor_s']}s of {r['apt_floor_runs_s']}; "
+                     f"deploy/floor {r['deploy_over_floor']}") if "apt_floor_s" in r else ""
+            print(f"{name}: lab up {r['lab_up_s']}s; deploy median {r['deploy_s']}s of {r['deploy_runs_s']} "
+                  f"({phases}){reruns}{floor}", flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     # --only re-measures some inventories: keep the others' last figures
     previous = RESULTS / "deploy.json"
