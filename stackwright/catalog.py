@@ -41,6 +41,46 @@ class Listener:
 
 
 @dataclass(frozen=True)
+class Packages:
+    """The Debian packages a service's nodes install, as data: *names*
+    always, *with_ceph* or *without_ceph* as the cloud runs Ceph or not
+    (Ceph's client libraries, or LVM's iSCSI target), and the *debconf*
+    answers their first install needs, as (package, question, type, value):
+    Stackwright configures the services, not the packages' own scripts.
+    The packages phase installs them for every node at once; a role's own
+    install step (common's apt_install) installs the same when it runs alone."""
+
+    names: tuple[str, ...]
+    with_ceph: tuple[str, ...] = ()
+    without_ceph: tuple[str, ...] = ()
+    debconf: tuple[tuple[str, str, str, str], ...] = ()
+
+    def for_cloud(self, ceph: bool) -> dict[str, list[object]]:
+        return {"names": [*self.names, *(self.with_ceph if ceph else self.without_ceph)],
+                "debconf": [{"name": p, "question": q, "vtype": t, "value": v} for p, q, t, v in self.debconf]}
+
+
+def _no_db_setup(package: str, prefix: str, *extra: str) -> tuple[tuple[str, str, str, str], ...]:
+    """The Debian OpenStack packages' questions: set up no database, broker
+    or Keystone access (dbconfig-common and openstack-pkg-tools)."""
+    return tuple((package, f"{prefix}/configure_{what}", "boolean", "false") for what in ("db", *extra))
+
+
+# Debian's OpenStack clients of Ceph: its Python bindings and ceph-common's
+# tools and ceph.conf directory.
+_RBD = ("python3-rbd", "python3-rados", "ceph-common")
+_NOVA_DEBCONF = (*_no_db_setup("nova-common", "nova", "rabbit", "ksat", "neutron", "placement"),
+                 ("nova-api", "novaapi/configure_db", "boolean", "false"),
+                 ("nova-api", "nova/configure_api-endpoint", "boolean", "false"),
+                 # the noVNC console proxy, not SPICE
+                 ("nova-consoleproxy", "nova-consoleproxy/daemon_type", "select", "novnc"))
+_NEUTRON_DEBCONF = (*_no_db_setup("neutron-common", "neutron", "rabbit", "ksat", "nova"),
+                    ("neutron-api", "neutron/configure_api-endpoint", "boolean", "false"))
+_CINDER_DEBCONF = (*_no_db_setup("cinder-common", "cinder", "rabbit", "ksat"),
+                   ("cinder-api", "cinder/configure_api-endpoint", "boolean", "false"))
+
+
+@dataclass(frozen=True)
 class Service:
     """One service of the catalog.
 
@@ -55,8 +95,8 @@ class Service:
     group: str
     phase: str
     role: str
-    units: tuple[str, ...]
-    packages: str = ""  # the packages phase's source: ROLE or ROLE/PART (tasks/packages[_PART].yml)
+    units: tuple[str, ...]  # systemd units, in start order (the roles start, restart and stop these)
+    packages: Packages = Packages(())
     runs_on: tuple[NodeRole, ...] = ()
     members: Callable[[Inventory], list[str]] | None = None
     listeners: tuple[Listener, ...] = ()
@@ -130,57 +170,94 @@ def _no_storage_node(inv: Inventory) -> str | None:
 
 # -- the catalog, in deploy order (site.yml's plays) ------------------------
 
+# what an API service needs to reach MariaDB and memcached
+_API_CLIENTS = ("python3-pymysql", "python3-memcache")
+_CEPH = Packages(("ceph-mon", "ceph-mgr", "ceph-osd", "ceph-common"))
+
 SERVICES: tuple[Service, ...] = (
-    Service("openvswitch", "network", "openvswitch", ("openvswitch",), packages="openvswitch",
+    Service("openvswitch", "network", "openvswitch", ("ovsdb-server", "ovs-vswitchd", "openvswitch-switch"),
+            packages=Packages(("openvswitch-switch",)),
             members=_ovs_nodes),
-    Service("chrony", "time", "chrony", ("chrony",), packages="chrony", runs_on=NODE_ROLES),
-    Service("mariadb", "mariadb", "mariadb", ("mariadb",), packages="mariadb", runs_on=("controller",),
+    Service("chrony", "time", "chrony", ("chrony",), packages=Packages(("chrony",)), runs_on=NODE_ROLES),
+    Service("mariadb", "mariadb", "mariadb", ("mariadb",), packages=Packages(("mariadb-server", "python3-pymysql")),
+            runs_on=("controller",),
             listeners=(Listener("mariadb", 3306),)),
-    Service("rabbitmq", "rabbitmq", "rabbitmq", ("rabbitmq",), packages="rabbitmq", runs_on=("controller",),
+    # python3-requests: Ansible's rabbitmq modules need it
+    Service("rabbitmq", "rabbitmq", "rabbitmq", ("rabbitmq-server",),
+            packages=Packages(("rabbitmq-server", "python3-requests")), runs_on=("controller",),
             listeners=(Listener("rabbitmq", 5672),),
             secrets=("rabbitmq_openstack_password", "rabbitmq_erlang_cookie")),
-    Service("memcached", "memcached", "memcached", ("memcached",), packages="memcached", runs_on=("controller",),
+    Service("memcached", "memcached", "memcached", ("memcached",), packages=Packages(("memcached",)),
+            runs_on=("controller",),
             listeners=(Listener("memcached", 11211),)),
-    Service("ceph_mon", "ceph", "ceph", ("ceph-mon", "ceph-mgr"), packages="ceph",
+    Service("ceph_mon", "ceph", "ceph", ("ceph-mon.target", "ceph-mgr.target"), packages=_CEPH,
             members=lambda inv: ceph_nodes(inv)[0], secrets=("ceph_fsid",)),
-    Service("ceph_osd", "ceph", "ceph", ("ceph-osd",), packages="ceph", members=lambda inv: ceph_nodes(inv)[1]),
-    Service("keystone", "keystone", "keystone", ("keystone",), packages="keystone", runs_on=("controller",),
+    Service("ceph_osd", "ceph", "ceph", ("ceph-osd.target",), packages=_CEPH, members=lambda inv: ceph_nodes(inv)[1]),
+    Service("keystone", "keystone", "keystone", ("keystone",),
+            packages=Packages(("keystone", *_API_CLIENTS), debconf=(
+                *_no_db_setup("keystone", "keystone"), ("keystone", "keystone/create-admin-tenant", "boolean", "false"),
+                ("keystone", "keystone/register-endpoint", "boolean", "false"))),
+            runs_on=("controller",),
             listeners=(Listener("keystone", 5000, "identity", "/v3", "/v3"),), database="keystone",
             secrets=("keystone_admin_password", "keystone_db_password")),
-    Service("placement", "placement", "placement", ("placement-api",), packages="placement",
+    Service("placement", "placement", "placement", ("placement-api",),
+            packages=Packages(("placement-api", *_API_CLIENTS), debconf=_no_db_setup("placement-common", "placement")),
             runs_on=("controller",), listeners=(Listener("placement", 8778, "placement"),), database="placement",
             secrets=("placement_db_password", "placement_keystone_password")),
-    Service("glance", "glance", "glance", ("glance-api",), packages="glance", runs_on=("controller",),
+    Service("glance", "glance", "glance", ("glance-api",),
+            packages=Packages(("glance-api", *_API_CLIENTS), with_ceph=_RBD, debconf=(
+                *_no_db_setup("glance-common", "glance"),
+                ("glance-api", "glance/register-endpoint", "boolean", "false"))),
+            runs_on=("controller",),
             listeners=(Listener("glance", 9292, "image", health="/healthcheck"),), database="glance",
             secrets=("glance_db_password", "glance_keystone_password")),
-    Service("nova", "nova", "nova", ("nova-api", "nova-conductor", "nova-scheduler", "nova-novncproxy"),
-            packages="nova", runs_on=("controller",),
+    Service("nova", "nova", "nova", ("nova-api", "nova-api-metadata", "nova-conductor", "nova-scheduler",
+                                     "nova-novncproxy"),
+            packages=Packages(("nova-api", "nova-conductor", "nova-scheduler", "nova-consoleproxy", *_API_CLIENTS),
+                              debconf=_NOVA_DEBCONF),
+            runs_on=("controller",),
             listeners=(Listener("nova_api", 8774, "compute", "/v2.1"), Listener("nova_metadata", 8775),
                        Listener("nova_novncproxy", 6080, health="/vnc_auto.html")),
             database="nova", reports=(("compute", "nova-conductor"), ("compute", "nova-scheduler")),
             secrets=("nova_db_password", "nova_keystone_password", "nova_metadata_secret")),
-    Service("nova_compute", "nova", "nova", ("libvirt", "nova-compute"), packages="nova/compute",
+    # genisoimage: config drives (a Recommends of nova-compute; Tempest found it
+    # missing); qemu-block-extra: qemu's RBD driver
+    Service("nova_compute", "nova", "nova", ("libvirtd", "nova-compute"),
+            packages=Packages(("nova-compute", "genisoimage", "nova-compute-kvm", "qemu-system-x86",
+                               "libvirt-daemon-system", "python3-libvirt"),
+                              with_ceph=("qemu-block-extra", "ceph-common"),
+                              debconf=_NOVA_DEBCONF),
             runs_on=("compute",), reports=(("compute", "nova-compute"),), secrets=("libvirt_ceph_secret_uuid",),
             needs=lambda inv: None if inv.nodes_with_role("compute") else
             "no node has the compute role: the cloud cannot run instances"),
-    Service("neutron_server", "neutron", "neutron", ("neutron-server",), packages="neutron",
+    Service("neutron_server", "neutron", "neutron", ("neutron-api", "neutron-rpc-server"),
+            packages=Packages(("neutron-server", *_API_CLIENTS), debconf=_NEUTRON_DEBCONF),
             runs_on=("controller",), listeners=(Listener("neutron", 9696, "network"),), database="neutron",
             secrets=("neutron_db_password", "neutron_keystone_password")),
-    Service("neutron_ovs_agent", "neutron", "neutron", ("neutron-openvswitch-agent",), packages="neutron/agents",
+    Service("neutron_ovs_agent", "neutron", "neutron", ("neutron-openvswitch-agent",),
+            packages=Packages(("neutron-openvswitch-agent",), debconf=_NEUTRON_DEBCONF),
             reports=(("network", "Open vSwitch agent"),),
             members=lambda inv: [n.name for n in inv.nodes if runs_neutron_agent(inv, n)]),
     Service("neutron_gateway", "neutron", "neutron",
-            ("neutron-l3-agent", "neutron-dhcp-agent", "neutron-metadata-agent"), packages="neutron/agents",
+            ("neutron-l3-agent", "neutron-dhcp-agent", "neutron-metadata-agent"),
+            packages=Packages(("neutron-l3-agent", "neutron-dhcp-agent", "neutron-metadata-agent"),
+                              debconf=_NEUTRON_DEBCONF),
             reports=(("network", "L3 agent"), ("network", "DHCP agent"), ("network", "Metadata agent")),
             members=_gateways),
-    Service("cinder", "cinder", "cinder", ("cinder-api", "cinder-scheduler"), packages="cinder",
+    Service("cinder", "cinder", "cinder", ("cinder-api", "cinder-scheduler"),
+            packages=Packages(("cinder-api", "cinder-scheduler", *_API_CLIENTS), debconf=_CINDER_DEBCONF),
             runs_on=("controller",),
             listeners=(Listener("cinder", 8776, "volumev3", "/v3/%(project_id)s", "/healthcheck"),),
             database="cinder", secrets=("cinder_db_password", "cinder_keystone_password"),
             needs=_no_storage_node),
-    Service("cinder_volume", "cinder", "cinder", ("cinder-volume",), packages="cinder/volume",
+    Service("cinder_volume", "cinder", "cinder", ("cinder-volume",),
+            packages=Packages(("cinder-volume",), with_ceph=_RBD, without_ceph=("tgt",), debconf=_CINDER_DEBCONF),
             runs_on=("storage",), needs=_no_storage_node),
-    Service("horizon", "horizon", "horizon", ("horizon",), packages="horizon", runs_on=("controller",),
+    Service("horizon", "horizon", "horizon", ("apache2",),
+            packages=Packages(("openstack-dashboard-apache", "python3-pymemcache"), debconf=(
+                ("openstack-dashboard-apache", "horizon/activate_vhost", "boolean", "true"),
+                ("openstack-dashboard-apache", "horizon/use_ssl", "boolean", "false"))),
+            runs_on=("controller",),
             listeners=(Listener("horizon", 80, health="/auth/login/"),), secrets=("horizon_secret_key",)),
     # Known to the inventory, not deployable yet: asking for them is refused.
     Service("heat", "heat", "heat", ("heat-api", "heat-api-cfn", "heat-engine"), runs_on=("controller",),
@@ -216,9 +293,15 @@ def service_groups(inv: Inventory) -> dict[str, list[str]]:
     return {s.group: s.hosts(inv) for s in deployable()}
 
 
-def package_sources() -> dict[str, str]:
-    """group -> the role (or ROLE/PART) whose packages its nodes install."""
-    return {s.group: s.packages for s in deployable()}
+def packages(inv: Inventory) -> dict[str, dict[str, list[object]]]:
+    """group -> the packages its nodes install and their debconf answers, for
+    this cloud (rendered as stackwright_packages)."""
+    return {s.group: s.packages.for_cloud(inv.cloud.services.ceph) for s in deployable()}
+
+
+def units() -> dict[str, list[str]]:
+    """group -> the systemd units its nodes run (rendered as stackwright_units)."""
+    return {s.group: list(s.units) for s in deployable()}
 
 
 def ports() -> dict[str, int]:
@@ -253,7 +336,8 @@ def units_by_node(inv: Inventory) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {n.name: [] for n in inv.nodes}
     for s in deployable():
         for host in s.hosts(inv):
-            out[host] += [u for u in s.units if u not in out[host]]
+            # the daemons, as plan shows them (ceph-osd, not ceph-osd.target)
+            out[host] += [u.removesuffix(".target") for u in s.units if u.removesuffix(".target") not in out[host]]
     return out
 
 

@@ -137,7 +137,7 @@ def render_files(inv: Inventory) -> dict[str, str]:
             nodes=sorted(n.name for n in inv.nodes),
         ),
         "group_vars/all.yml": env.get_template("group_vars_all.yml.j2").render(
-            cloud=cloud_vars(inv), package_sources=catalog.package_sources(), ports=catalog.ports(),
+            cloud=cloud_vars(inv), packages=catalog.packages(inv), units=catalog.units(), ports=catalog.ports(),
             shared=catalog.shared_values(inv)),
     }
     for node in sorted(inv.nodes, key=lambda n: n.name):

@@ -18,6 +18,10 @@ management.
 ``stackwright_registration_missing`` compares a service user's Keystone
 token (its roles and catalog) with what the service should have, so a
 re-run skips the registration tasks when nothing is missing.
+
+``stackwright_steps`` is the role contract's dispatcher (docs/architecture.md):
+given an action (deploy, reconfigure, stop) and a role part's step files in
+order, it returns the steps that action runs.
 """
 
 from __future__ import annotations
@@ -101,6 +105,33 @@ def registration_missing(token: dict[str, Any] | None, service: dict[str, Any]) 
     return missing
 
 
+# The role contract: every service role's steps, in this order, and the steps
+# each action runs.  A role part's step file is STEP.yml or PART_STEP.yml
+# (nova's compute_install.yml); stop stops the part's units, which the role's
+# main.yml does for every role the same way, after the precheck.
+STEPS = ("precheck", "install", "config", "bootstrap", "register", "service")
+ACTIONS = {
+    "deploy": STEPS,
+    # configuration only: write the files, restart what changed, start what is stopped
+    "reconfigure": ("precheck", "config", "service"),
+    "stop": ("precheck",),
+}
+
+
+def step_name(step: str) -> str:
+    """The contract's name of a step file (compute_install -> install)."""
+    return step.rsplit("_", 1)[-1]
+
+
+def steps(action: str, role_steps: list[str]) -> list[str]:
+    if action not in ACTIONS:
+        raise ValueError(f"stackwright_action must be one of {', '.join(ACTIONS)}, not {action!r}")
+    unknown = [s for s in role_steps if step_name(s) not in STEPS]
+    if unknown:
+        raise ValueError(f"not steps of the role contract: {', '.join(unknown)} (steps: {', '.join(STEPS)})")
+    return [s for s in role_steps if step_name(s) in ACTIONS[action]]
+
+
 def _with_project(url: str, project: str) -> str:
     for placeholder in ("%(project_id)s", "$(project_id)s", "%(tenant_id)s", "$(tenant_id)s"):
         url = url.replace(placeholder, project)
@@ -115,4 +146,5 @@ class FilterModule:
             "stackwright_bridge_mapping": bridge_mapping,
             "stackwright_ceph_endpoint": ceph_endpoint,
             "stackwright_registration_missing": registration_missing,
+            "stackwright_steps": steps,
         }

@@ -80,7 +80,7 @@ def test_ceph_daemons_go_where_the_playbooks_put_them():
     multi = build(load(INVENTORIES / "multinode.yml"))  # services.ceph, one storage node
     assert {"ceph-mon", "ceph-mgr", "ceph-osd", "cinder-volume"} <= set(node(multi, "sto1")["services"])
     assert not {"ceph-mon", "ceph-osd"} & set(node(multi, "ctl1")["services"])
-    assert {"cinder-api", "cinder-scheduler", "horizon"} <= set(node(multi, "ctl1")["services"])
+    assert {"cinder-api", "cinder-scheduler", "apache2"} <= set(node(multi, "ctl1")["services"])
     fuel = build(load(INVENTORIES / "fuel-bonded.yml"))  # no Ceph: LVM backend
     assert "cinder-volume" in node(fuel, "node3")["services"]
     assert not any(s.startswith("ceph-") for n in fuel["nodes"] for s in n["services"])

@@ -89,61 +89,53 @@ def test_policy_rc_d_denies_only_first_starts_during_stackwright_installs():
     assert rc({}, "nova-api.service", "start") == 0  # an operator's own apt run
 
 
-def test_package_installs_of_the_service_roles_leave_the_first_start_to_the_role():
-    installs = []
-    for role in ROLES:
-        for path, task in _tasks(role):
-            # common's base packages come before the policy-rc.d exists
-            if role.name == "common" and path.name != "apt_install.yml":
-                continue
-            if "ansible.builtin.apt" in task:
-                installs.append(path)
-                assert (task.get("environment") or {}).get("STACKWRIGHT_NO_START") == "1", f"{path}: {task.get('name')}"
-    assert len(installs) >= 15
+def test_apt_installs_only_through_commons_install_path():
+    """One install path (common's apt_install: debconf answers, no-start
+    guard, dpkg retry, the background install waited for): no other task
+    file runs apt, and that one leaves the first start to the role."""
+    installs = [(role.name, path.name, task) for role in ROLES for path, task in _tasks(role)
+                if "ansible.builtin.apt" in task]
+    assert {(r, f) for r, f, _ in installs} == {("common", "apt_install.yml")}
+    block = next(t for t in yaml.safe_load((ROLES[0].parent / "common" / "tasks" / "apt_install.yml").read_text())
+                 if "block" in t)
+    assert block["environment"]["STACKWRIGHT_NO_START"] == "1"
 
 
-def test_the_packages_phase_covers_every_play_that_installs_packages():
-    """The packages role installs, per inventory group, the packages of the
-    role (and part) that site.yml's plays for that group run: the catalog's
-    package sources (rendered as stackwright_package_sources, which is what
-    the role reads) map every play's groups to its role and part, and every
-    part has its packages file."""
+def test_the_packages_phase_installs_what_the_roles_install():
+    """The packages phase and every role's install step install the same
+    packages: those the service catalog gives the groups (stackwright_packages);
+    each play's groups are groups the role's install step names."""
     from stackwright import catalog
 
-    sources = catalog.package_sources()
-    defaults = yaml.safe_load((ROLES[0].parent / "packages" / "defaults" / "main.yml").read_text())
-    assert defaults["packages_sources"] == "{{ stackwright_package_sources }}"
-    site = yaml.safe_load((ROLES[0].parent.parent / "playbooks" / "site.yml").read_text())
-    parts = {"main": "", "compute": "compute", "agents": "agents", "volume": "volume"}
-    covered = set()
-    for play in site:
-        runs = [(r, "") for r in play.get("roles", []) if r != "packages"]
-        for task in play.get("tasks", []):
-            spec = task.get("ansible.builtin.import_role")
-            if spec:
-                runs.append((spec["name"], parts[spec.get("tasks_from", "main")]))
-        for role, part in runs:
-            if not (ROLES[0].parent / role / "tasks" / f"packages{'_' + part if part else ''}.yml").exists():
-                continue  # a role without packages (common comes first, host_network, post_deploy)
-            for group in play["hosts"].split(":"):
-                assert sources.get(group) == (f"{role}/{part}" if part else role), f"{play['name']}: {group}"
-                covered.add(group)
-    assert covered == set(sources)
-    for source in sources.values():
-        role, _, part = source.partition("/")
-        assert (ROLES[0].parent / role / "tasks" / f"packages{'_' + part if part else ''}.yml").exists(), source
+    packages_vars = (ROLES[0].parent / "packages" / "vars" / "main.yml").read_text()
+    assert "stackwright_packages" in packages_vars
+    installed_by = {}  # group -> role that installs it in its install step
+    for role in ROLES:
+        for path in (role / "tasks").glob("*install.yml"):
+            for _p, task in _tasks(role):
+                spec = task.get("ansible.builtin.include_role")
+                if _p == path and spec == {"name": "common", "tasks_from": "apt_install"}:
+                    for group in task["vars"].get("common_apt_install_groups", []):
+                        installed_by[group] = role.name
+    groups = {s.group: s.role for s in catalog.deployable()}
+    resolved = {}
+    for group, role in installed_by.items():
+        if group.startswith("{{"):  # a group variable of the role's defaults
+            default = yaml.safe_load((ROLES[0].parent / role / "defaults" / "main.yml").read_text())
+            group = default[group.strip("{} ")]
+        resolved[group] = role
+    assert resolved == groups
 
 
 def test_roles_installing_on_nodes_outside_the_controllers_wait_for_the_background_install():
     """A node outside packages_foreground_groups installs the packages of
-    sources other than packages_early_sources in the background: the role of
-    every such source, on every example inventory, waits for that install
-    before its own install step (its tasks/install.yml starts with the wait)."""
+    groups other than packages_early_groups in the background: every role
+    installing those waits for it, through common's apt_install, which the
+    role's install step runs; the packages role knows their phases."""
     from stackwright import catalog
     from stackwright.loader import load
 
     defaults = yaml.safe_load((ROLES[0].parent / "packages" / "defaults" / "main.yml").read_text())
-    sources = catalog.package_sources()
     background = set()
     for example in sorted(p for p in (ROLES[0].parent.parent / "inventories").glob("*.yml")
                           if not p.name.endswith(".secrets.yml")):
@@ -153,13 +145,10 @@ def test_roles_installing_on_nodes_outside_the_controllers_wait_for_the_backgrou
             groups = set(node.roles) | {g for g, hosts in members.items() if node.name in hosts}
             if groups & set(defaults["packages_foreground_groups"]):
                 continue
-            background |= {sources[g] for g in groups if g in sources}
-    background -= set(defaults["packages_early_sources"])
-    assert background == {"nova/compute", "neutron/agents", "cinder/volume"}
+            background |= {g for g in groups if g in members}
+    background -= set(defaults["packages_early_groups"])
+    assert background == {"nova_compute", "neutron_ovs_agent", "neutron_gateway", "cinder_volume"}
     packages_vars = yaml.safe_load((ROLES[0].parent / "packages" / "vars" / "main.yml").read_text())
-    waiting = packages_vars["_packages_waiting_phases"]
-    assert {source.partition("/")[0] for source in background} == set(waiting)
-    for source in background:
-        role = source.partition("/")[0]
-        first = yaml.safe_load((ROLES[0].parent / role / "tasks" / "install.yml").read_text())[0]
-        assert first.get("ansible.builtin.include_role") == {"name": "packages", "tasks_from": "wait"}, role
+    assert {catalog.service(g).phase for g in background} == set(packages_vars["_packages_waiting_phases"])
+    first = yaml.safe_load((ROLES[0].parent / "common" / "tasks" / "apt_install.yml").read_text())[0]
+    assert first["ansible.builtin.include_role"] == {"name": "packages", "tasks_from": "wait"}
