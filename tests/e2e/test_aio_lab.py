@@ -75,14 +75,33 @@ def horizon_login(url: str, user: str, password: str, screenshot: Path) -> Path:
     return screenshot
 
 
-def lab_run(lab: Lab, node: Any, *args: str) -> str:
+def lab_run(lab: Lab, node: Any, *args: str, check: bool = True) -> str:
     """A command's output on a lab node (ssh joins the words into one shell
     command line)."""
-    return subprocess.run([*lab.ssh_args(node), *args], capture_output=True, text=True, check=True).stdout
+    return subprocess.run([*lab.ssh_args(node), *args], capture_output=True, text=True, check=check).stdout
 
 
 def last_deploy(inventory: Path) -> dict[str, Any]:
     return json.loads((inventory.parent / ".stackwright" / "e2e" / "last-deploy.json").read_text())
+
+
+def playbook(inventory: Path, lab: Lab, *args: str) -> subprocess.CompletedProcess[str]:
+    """Plain ansible-playbook on the rendered inventory, as an operator runs
+    the day-2 actions of the role contract (docs/architecture.md)."""
+    repo = INVENTORY.parents[1]
+    cloud = load(inventory).cloud.name
+    env = dict(os.environ, ANSIBLE_CONFIG=str(repo / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_PRIVATE_KEY_FILE=str(lab.key),
+               ANSIBLE_SSH_COMMON_ARGS=f"-o UserKnownHostsFile={lab.known_hosts} -o StrictHostKeyChecking=yes")
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("ansible-playbook")), "-i",
+         str(inventory.parent / ".stackwright" / cloud / "inventory"), str(repo / "playbooks" / "site.yml"),
+         "-e", f"@{inventory.with_name(cloud + '.secrets.yml')}", *args],
+        cwd=repo, env=env, capture_output=True, text=True, check=False, timeout=1800)
+
+
+def recap_changed(out: str) -> int:
+    return sum(int(n) for n in re.findall(r"changed=(\d+)", out.split("PLAY RECAP")[-1]))
 
 
 def openstack(clouds: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -236,12 +255,35 @@ def test_lab_deploy_verify_and_idempotence(lab_inventory: Path):
     assert summary["skipped_phases"] == PHASES, summary
     assert [p["name"] for p in summary["phases"]] == ["check"], summary
 
-    # ... but it sees drift: an edited config file and a stopped service
+    # the role contract's actions, through plain ansible-playbook: reconfigure
+    # rewrites a service's configuration and restarts it, and runs none of
+    # its install, bootstrap or register steps
+    def glance_started() -> str:
+        return lab_run(lab, node, "systemctl", "show", "-p", "ActiveEnterTimestampMonotonic", "glance-api")
+
+    started = glance_started()
+    debug = playbook(lab_inventory, lab, "--tags", "glance", "-e", "stackwright_action=reconfigure",
+                     "-e", '{"glance_api_conf_overrides": {"DEFAULT": {"debug": true}}}')
+    assert debug.returncode == 0, debug.stdout[-3000:]
+    assert "debug = true" in lab_run(lab, node, "grep", "^debug", "/etc/glance/glance-api.conf")
+    assert glance_started() != started, "glance-api was not restarted"
+    assert "Migrate the glance schema" not in debug.stdout and "Install Glance" not in debug.stdout
+    assert "Keystone user, catalog entry" not in debug.stdout, debug.stdout[-3000:]
+    back = playbook(lab_inventory, lab, "--tags", "glance", "-e", "stackwright_action=reconfigure")
+    assert back.returncode == 0 and recap_changed(back.stdout) > 0, back.stdout[-3000:]
+    again = playbook(lab_inventory, lab, "--tags", "glance", "-e", "stackwright_action=reconfigure")
+    assert again.returncode == 0 and recap_changed(again.stdout) == 0, again.stdout[-3000:]
+    assert lab_run(lab, node, "systemctl", "is-active", "glance-api").strip() == "active"
+    # ... and stop stops the role's units (those the catalog gives its groups)
+    stop = playbook(lab_inventory, lab, "--tags", "memcached", "-e", "stackwright_action=stop")
+    assert stop.returncode == 0 and recap_changed(stop.stdout) == 1, stop.stdout[-3000:]
+    assert lab_run(lab, node, "systemctl", "is-active", "memcached", check=False).strip() == "inactive"
+
+    # ... but it sees drift: an edited config file and the stopped service
     # make their phase (and only it) run, which puts both back
     conf = "/etc/chrony/chrony.conf"
     before = lab_run(lab, node, "sha256sum", conf)
     lab_run(lab, node, f"echo '# a local edit' >> {conf}")  # one string: ssh hands it to a shell
-    lab_run(lab, node, "systemctl", "stop", "memcached")
     drift = sw("deploy", str(lab_inventory))
     summary = last_deploy(lab_inventory)
     assert "time runs: aio1: /etc/chrony/chrony.conf changed" in drift.stdout, drift.stdout
