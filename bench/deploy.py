@@ -19,10 +19,10 @@ subnets so a demo lab is left alone):
    deploy's dpkg options and its no-start policy (STACKWRIGHT_NO_START=1),
    all nodes in parallel; and the ratio deploy / floor.
 
-The first deploy and the floor are each measured --runs times (3 by
-default: this machine is noisy, one run moves a ratio by more than most
-changes) and reported as medians with every run kept; the re-run figures
-are taken once, after the last deploy.
+The first deploy and the floor are each measured --runs (and --floors)
+times, 3 by default (this machine is noisy: one run moves a ratio by more
+than most changes), and reported as medians with every run kept; the
+re-run figures are taken once, after the last deploy.
 
 Results go to bench/results/deploy.json (and a PNG chart with --chart).
 Run as root:  python bench/deploy.py [--only aio] [--runs 3] [--cold] [--chart]
@@ -182,7 +182,7 @@ def floors(inventory: Path, lab: Any, nodes: list[Any], wanted: dict[str, list[s
     return by_node
 
 
-def run_one(name: str, workdir: Path, runs: int, reruns: bool, floor: bool = True) -> dict[str, Any]:
+def run_one(name: str, workdir: Path, runs: int, reruns: bool, floor_runs_wanted: int) -> dict[str, Any]:
     from stackwright.fastpath import phase_order
     from stackwright.lab import Lab
     from stackwright.loader import load
@@ -215,16 +215,16 @@ def run_one(name: str, workdir: Path, runs: int, reruns: bool, floor: bool = Tru
     }
     if reruns:
         result.update(rerun_figures(name, inventory, inv, lab, workdir, phase_order))
-    if not floor:
+    if not floor_runs_wanted:
         sw("lab", "down", str(inventory))
         return result
     base = base_manual_packages()
     wanted = {n.name: sorted(manual_packages(lab.ssh_args(n)) - base) for n in inv.nodes}
     floor_runs = []
-    for i in range(runs):
+    for i in range(floor_runs_wanted):
         by_node = floors(inventory, lab, inv.nodes, wanted)
         floor_runs.append(by_node)
-        step(name, f"apt floor (run {i + 1}/{runs}; slowest node)", max(by_node.values()))
+        step(name, f"apt floor (run {i + 1}/{floor_runs_wanted}; slowest node)", max(by_node.values()))
     median_floor = statistics.median(max(r.values()) for r in floor_runs)
     result.update({
         "apt_floor_s": round(median_floor, 1),
@@ -315,8 +315,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3,
                         help="first deploys and floors per inventory (medians reported; default 3)")
     parser.add_argument("--no-reruns", action="store_true", help="skip the re-run figures")
-    parser.add_argument("--no-floor", action="store_true",
-                        help="skip the floor (it depends on the packages only, not on how the roles run)")
+    parser.add_argument("--floors", type=int,
+                        help="floors per inventory (default: --runs; 0 skips the floor, which depends on the "
+                             "packages only, not on how the roles run)")
     parser.add_argument("--cold", action="store_true", help="empty the apt cache first (slow; needs the archive)")
     parser.add_argument("--chart", action="store_true", help="also write bench/results/deploy.png (matplotlib)")
     parser.add_argument("--chart-only", action="store_true", help="redraw the chart from bench/results/deploy.json")
@@ -334,8 +335,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
+        floors_wanted = args.runs if args.floors is None else args.floors
         for name in args.only or ["aio", "multinode"]:
-            results.append(run_one(name, workdir, args.runs, not args.no_reruns, not args.no_floor))
+            results.append(run_one(name, workdir, args.runs, not args.no_reruns, floors_wanted))
             r = results[-1]
             r["measured_on"] = time.strftime("%Y-%m-%d")
             phases = ", ".join(f"{p['name']} {p['seconds']:.0f}s" for p in r["phases"])
