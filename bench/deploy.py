@@ -14,7 +14,7 @@ subnets so a demo lab is left alone):
    deploy's own conditions.  On fresh nodes of the same lab, each node gets
    what the deploy sets up before it installs (its name in /etc/hosts, dpkg
    without fsync as the lab sets it, common's policy-rc.d, every debconf
-   answer the roles give), untimed; then, timed, one `apt-get update &&
+   answer the service catalog gives), untimed; then, timed, one `apt-get update &&
    apt-get install` of exactly the packages the node ended up with, with the
    deploy's dpkg options and its no-start policy (STACKWRIGHT_NO_START=1),
    all nodes in parallel; and the ratio deploy / floor.
@@ -95,22 +95,19 @@ def base_manual_packages() -> set[str]:
     return set(out.split())
 
 
-def debconf_answers() -> list[str]:
-    """Every debconf answer Stackwright's roles give (each role's
-    ``_<role>_debconf`` list), as debconf-set-selections lines.  The deploy
-    gives a node the answers of its roles; answers of packages a node never
-    installs change nothing, so the floor gives every node all of them."""
-    import yaml
+def debconf_answers(inv: Any) -> list[str]:
+    """Every debconf answer the deploy gives (the service catalog's, of every
+    group), as debconf-set-selections lines.  The deploy gives a node the
+    answers of its groups; answers of packages a node never installs change
+    nothing, so the floor gives every node all of them."""
+    from stackwright import catalog
 
-    lines = []
-    for path in sorted((REPO / "roles").glob("*/vars/*.yml")) + sorted((REPO / "roles").glob("*/defaults/*.yml")):
-        for key, value in (yaml.safe_load(path.read_text()) or {}).items():
-            if key.endswith("_debconf") and isinstance(value, list):
-                lines += [f"{a['name']} {a['question']} {a['vtype']} {a['value']}" for a in value]
-    return lines
+    answers = {(a["name"], a["question"], a["vtype"], a["value"])
+               for sets in catalog.packages(inv).values() for a in sets["debconf"]}
+    return [" ".join(a) for a in sorted(answers)]
 
 
-def floor_setup(ssh: list[str]) -> None:
+def floor_setup(ssh: list[str], answers: list[str]) -> None:
     """What the deploy does on a node before its first install, untimed:
     the node's own name resolves (nova-common's and cinder-common's scripts
     need it), dpkg unpacks without fsync (cloud.dpkg_unsafe_io, which the lab
@@ -121,11 +118,11 @@ def floor_setup(ssh: list[str]) -> None:
               "echo force-unsafe-io > /etc/dpkg/dpkg.cfg.d/stackwright-unsafe-io\n"
               f"cat > /usr/sbin/policy-rc.d <<'POLICY'\n{policy}POLICY\n"
               "chmod 0755 /usr/sbin/policy-rc.d\n"
-              "debconf-set-selections <<'ANSWERS'\n" + "\n".join(debconf_answers()) + "\nANSWERS\n")
+              "debconf-set-selections <<'ANSWERS'\n" + "\n".join(answers) + "\nANSWERS\n")
     subprocess.run([*ssh, "sh", "-s"], input=script, check=True, capture_output=True, text=True)
 
 
-def apt_floor(ssh: list[str], packages: list[str]) -> float:
+def apt_floor(ssh: list[str], packages: list[str], answers: list[str]) -> float:
     """Seconds one node's `apt-get update && apt-get install` of *packages*
     takes, with the deploy's dpkg options and no-start policy (the packages
     phase's installer, roles/packages/files/stackwright-install-packages).
@@ -137,7 +134,7 @@ def apt_floor(ssh: list[str], packages: list[str]) -> float:
     dashboard's postinst, now and then) is run again with `dpkg --configure
     --pending`, as the deploy does; that time counts, and it is said on stderr.
     """
-    floor_setup(ssh)
+    floor_setup(ssh, answers)
     cmd = ("set -e; export DEBIAN_FRONTEND=noninteractive STACKWRIGHT_NO_START=1; tries=1; start=$(date +%s.%N); "
            "until timeout --kill-after=10 180 apt-get update -q >/dev/null; do "
            "[ $tries -lt 4 ] || exit 1; tries=$((tries + 1)); start=$(date +%s.%N); done; "
@@ -171,13 +168,14 @@ def last_deploy(workdir: Path, cloud: str) -> dict[str, Any]:
     return json.loads((workdir / ".stackwright" / cloud / "last-deploy.json").read_text())
 
 
-def floors(inventory: Path, lab: Any, nodes: list[Any], wanted: dict[str, list[str]]) -> dict[str, float]:
+def floors(inventory: Path, lab: Any, inv: Any, wanted: dict[str, list[str]]) -> dict[str, float]:
     """One floor: fresh nodes, every node's install at once; seconds per node."""
     sw("lab", "down", str(inventory))
     sw("lab", "up", str(inventory))
-    with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
-        by_node = dict(zip(wanted, pool.map(lambda n: apt_floor(lab.ssh_args(n), wanted[n.name]), nodes),
-                           strict=True))
+    answers = debconf_answers(inv)
+    with ThreadPoolExecutor(max_workers=len(inv.nodes)) as pool:
+        by_node = dict(zip(wanted, pool.map(lambda n: apt_floor(lab.ssh_args(n), wanted[n.name], answers),
+                                            inv.nodes), strict=True))
     sw("lab", "down", str(inventory))
     return by_node
 
@@ -222,7 +220,7 @@ def run_one(name: str, workdir: Path, runs: int, reruns: bool, floor_runs_wanted
     wanted = {n.name: sorted(manual_packages(lab.ssh_args(n)) - base) for n in inv.nodes}
     floor_runs = []
     for i in range(floor_runs_wanted):
-        by_node = floors(inventory, lab, inv.nodes, wanted)
+        by_node = floors(inventory, lab, inv, wanted)
         floor_runs.append(by_node)
         step(name, f"apt floor (run {i + 1}/{floor_runs_wanted}; slowest node)", max(by_node.values()))
     median_floor = statistics.median(max(r.values()) for r in floor_runs)
