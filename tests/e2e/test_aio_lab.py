@@ -24,7 +24,7 @@ import pytest
 from stackwright_cli import sw
 
 from stackwright.fastpath import phase_order
-from stackwright.lab import Lab, _alive, proxy_dir, segments
+from stackwright.lab import Lab, alive, proxy_dir, segments
 from stackwright.loader import load
 from stackwright.secrets import PASSWORDS
 
@@ -311,5 +311,5 @@ def test_lab_down_removes_what_it_made(lab_inventory: Path):
     left = [r for r in rules if "stackwright-lab" in r and any(f" {d} " in r for d in devices)]
     assert not left, f"iptables rules left behind: {left}"
     if not any(d.is_dir() for d in lab.dir.parent.iterdir()):
-        assert not _alive(proxy_dir() / "pid"), "the shared apt proxy outlives the last lab"
+        assert not alive(proxy_dir() / "pid"), "the shared apt proxy outlives the last lab"
     assert lab.image.exists(), "the base image is kept for the next lab"

@@ -27,7 +27,7 @@ import pytest
 import yaml
 from stackwright_cli import sw as run_sw
 
-from stackwright.lab import Lab, _stop
+from stackwright.lab import Lab, stop
 from stackwright.loader import load
 from stackwright.model import Inventory
 
@@ -214,7 +214,7 @@ def test_lacp_bond_survives_a_member_link_down(case: Case):
 
 def test_networking_survives_a_reboot_and_a_second_run_changes_nothing(case: Case):
     node = {"multinode": "cmp1", "fuel-bonded": "node3"}[case.name]
-    _stop(case.lab.node_dir(next(n for n in case.inv.nodes if n.name == node)) / "nspawn.pid", timeout=60)
+    stop(case.lab.node_dir(next(n for n in case.inv.nodes if n.name == node)) / "nspawn.pid", timeout=60)
     sw("lab", "up", str(case.path))  # boots the stopped node again
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # OVS and networkd bring the ports back

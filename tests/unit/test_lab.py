@@ -35,7 +35,7 @@ def test_node_sources_follow_the_host(monkeypatch, tmp_path):
         {"URIs": "https://mirror.invalid/debian", "Suites": "bookworm bookworm-updates", "Components": "main"},
         {"URIs": "http://mirror.invalid/debian-security", "Suites": "bookworm-security", "Components": "main"},
     ]
-    monkeypatch.setattr(lab, "_host_sources", lambda: entries)
+    monkeypatch.setattr(lab.sources, "host_sources", lambda: entries)
     assert lab.debian_archive_uri() == "https://mirror.invalid/debian/"
     text = lab.node_sources()
     assert "URIs: http://mirror.invalid/debian\n" in text  # plain HTTP through the proxy
@@ -46,13 +46,13 @@ def test_apt_sources_are_read_in_both_formats():
     """The host's archive is read from its apt configuration (never written
     into the repository): deb822 stanzas with URIs, and `deb` lines with
     their options in brackets dropped; comments and deb-src ignored."""
-    from stackwright.lab import _deb822_entries, _one_line_entries
+    from stackwright.lab.sources import deb822_entries, one_line_entries
 
     deb822 = ("# a comment: here\nTypes: deb\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\n"
               "Components: main\n\nTypes: deb-src\nSuites: bookworm\n")
-    assert _deb822_entries(deb822) == [{"Types": "deb", "URIs": "http://mirror.example/debian",
+    assert deb822_entries(deb822) == [{"Types": "deb", "URIs": "http://mirror.example/debian",
                                         "Suites": "bookworm bookworm-updates", "Components": "main"}]
     lines = ("deb [arch=amd64 signed-by=/k.gpg] http://mirror.example/debian bookworm main contrib # x\n"
              "deb-src http://mirror.example/debian bookworm main\n# deb http://old.example/debian buster main\n")
-    assert _one_line_entries(lines) == [{"URIs": "http://mirror.example/debian", "Suites": "bookworm",
+    assert one_line_entries(lines) == [{"URIs": "http://mirror.example/debian", "Suites": "bookworm",
                                          "Components": "main contrib"}]

@@ -48,11 +48,11 @@ def test_lab_switch_vlans_keep_tags_and_give_untagged_segments_free_ids():
     assert not untagged & ({101, 102, 103} | set(range(1000, 1031)))
     lab = Lab(inv)
     # node1 eth1: public untagged (native), management and external tagged
-    assert lab.port_vlans(["management", "public", "external"]) == [
+    assert lab.wiring.port_vlans(["management", "public", "external"]) == [
         f"tag={vlans['public']}", "vlan_mode=native-untagged",
         "trunks=" + ",".join(str(v) for v in sorted({101, 103, vlans["public"]})),
     ]
     # node2 eth1: management only, tagged -> a trunk port
-    assert lab.port_vlans(["management"]) == ["vlan_mode=trunk", "trunks=101"]
+    assert lab.wiring.port_vlans(["management"]) == ["vlan_mode=trunk", "trunks=101"]
     # the admin NIC: an access port
-    assert lab.port_vlans(["admin"]) == [f"tag={vlans['admin']}", "vlan_mode=access"]
+    assert lab.wiring.port_vlans(["admin"]) == [f"tag={vlans['admin']}", "vlan_mode=access"]

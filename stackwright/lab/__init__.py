@@ -1,0 +1,211 @@
+"""The built-in lab: inventory nodes as systemd-nspawn containers on this machine.
+
+Each node gets its own network namespace (created here, ``ip netns``), one
+veth per NIC of its inventory entry, plugged into a host bridge per network
+segment or into the lab switch (:mod:`.wiring`); its root file system is a
+copy of a Debian 12 base image (:mod:`.image`); apt goes through the package
+cache every lab shares (:mod:`.proxy`), which serves this machine's own
+Debian archives (:mod:`.sources`).  The nodes get no default route and the
+host never routes for them.
+
+This module holds the lab's life cycle (up, status, down) and its nodes:
+everything it creates is recorded under the lab directory so that ``down``
+removes exactly that and nothing else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ..model import Inventory, Node
+from ..paths import state_dir
+from .host import LabError, Log, alive, run, stop, wait_until
+from .image import ensure_image, make_rootfs
+from .proxy import PROXY_PORT, ensure_proxy, proxy_dir, release_proxy
+from .sources import debian_archive_uri, node_sources
+from .wiring import HOST_NETWORK_ROLES, Segment, Wiring, adapt, host_address, segments, switch_vlans
+
+__all__ = ["Lab", "LabError", "Segment", "adapt", "alive", "debian_archive_uri", "host_address", "node_sources",
+           "proxy_dir", "segments", "stop", "switch_vlans"]
+
+HOST_TOOLS = {"systemd-nspawn": "systemd-container", "debootstrap": "debootstrap",
+              "apt-cacher-ng": "apt-cacher-ng", "ssh": "openssh-client", "iptables": "iptables",
+              "ovs-vswitchd": "openvswitch-switch", "ethtool": "ethtool", "ping": "iputils-ping"}
+
+
+class Lab:
+    def __init__(self, inv: Inventory, log: Log = print):
+        self.inv = inv
+        self.log = log
+        self.dir = state_dir() / "labs" / inv.cloud.name
+        self.image = state_dir() / "images" / "bookworm-base"
+        self.key = self.dir / "id_ed25519"
+        self.known_hosts = self.dir / "known_hosts"
+        self.wiring = Wiring(inv, self.dir)
+
+    # -- names --------------------------------------------------------------
+    def netns(self, node: Node) -> str:
+        return f"sw-{self.inv.cloud.name}-{node.name}"
+
+    def veth(self, node_index: int, nic_index: int) -> str:
+        return self.wiring.veth(node_index, nic_index)
+
+    def node_dir(self, node: Node) -> Path:
+        return self.dir / "nodes" / node.name
+
+    def proxy_address(self) -> str:
+        return self.wiring.proxy_address()
+
+    # -- checks ---------------------------------------------------------------
+    def preflight(self) -> None:
+        if os.geteuid() != 0:
+            raise LabError("the lab needs root (it creates network namespaces, bridges and containers)")
+        missing = [pkg for tool, pkg in HOST_TOOLS.items()
+                   if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists()]
+        if missing:
+            raise LabError("missing host packages: " + " ".join(sorted(set(missing)))
+                           + f" (apt-get install {' '.join(sorted(set(missing)))})")
+        taken = {str(a.address) for n in self.inv.nodes for a in n.networks.values()}
+        for net in self.inv.networks:
+            if net.role in HOST_NETWORK_ROLES and host_address(self.inv, net.name) in taken:
+                raise LabError(f"network {net.name}: {host_address(self.inv, net.name)} is reserved for the lab host")
+
+    # -- nodes -------------------------------------------------------------------
+    def ensure_key(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if not self.key.exists():
+            run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"stackwright-lab-{self.inv.cloud.name}",
+                "-f", str(self.key))
+
+    def ensure_netns(self, index: int, node: Node) -> None:
+        ns = self.netns(node)
+        if not Path(f"/run/netns/{ns}").exists():
+            run("ip", "netns", "add", ns)
+        self.wiring.plug(index, node, ns)
+
+    def start_node(self, node: Node) -> None:
+        ndir = self.node_dir(node)
+        pidfile = ndir / "nspawn.pid"
+        if alive(pidfile):
+            return
+        args = [
+            "systemd-nspawn", "-D", str(ndir / "rootfs"), "-b", "--register=no", "--keep-unit",
+            "-M", node.name, f"--network-namespace-path=/run/netns/{self.netns(node)}",
+            "--capability=all", "--drop-capability=CAP_SYS_TIME", "--resolv-conf=off", "--timezone=off",
+            "--console=read-only", "--bind=/dev/net/tun",
+        ]
+        if Path("/dev/kvm").exists():
+            args.append("--bind=/dev/kvm")
+        # /proc/sys/net writable inside the node (nspawn leaves /proc/sys
+        # read-only): Neutron's routers set sysctls in their namespaces.
+        # Each node has its own network namespace, so the host is untouched.
+        env = dict(os.environ, SYSTEMD_NSPAWN_API_VFS_WRITABLE="network")
+        with open(ndir / "console.log", "ab") as out:
+            proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True, env=env)
+        pidfile.write_text(f"{proc.pid}\n")
+
+    def ssh_target(self, node: Node) -> str:
+        return str(self.inv.ssh_for(node).host)
+
+    def ssh_args(self, node: Node) -> list[str]:
+        access = self.inv.ssh_for(node)
+        return ["ssh", "-i", str(self.key), "-o", f"UserKnownHostsFile={self.known_hosts}",
+                "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=3",
+                "-p", str(access.port), f"{access.user}@{access.host}"]
+
+    def write_known_hosts(self) -> None:
+        lines = []
+        for node in self.inv.nodes:
+            root = self.node_dir(node) / "rootfs"
+            names = sorted({self.ssh_target(node), node.name})
+            for pub in sorted((root / "etc/ssh").glob("ssh_host_*_key.pub")):
+                kind, key = pub.read_text().split()[:2]
+                lines.append(f"{','.join(names)} {kind} {key}\n")
+        self.known_hosts.write_text("".join(lines))
+
+    def wait_ssh(self, node: Node, timeout: float = 180) -> None:
+        def ok() -> bool:
+            return subprocess.run([*self.ssh_args(node), "true"], capture_output=True, check=False).returncode == 0
+        wait_until(ok, timeout, f"node {node.name} did not answer on SSH (see {self.node_dir(node) / 'console.log'})")
+
+    # -- life cycle -------------------------------------------------------------
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One `lab up`/`lab down` of this lab at a time."""
+        self.dir.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.dir.parent / f".{self.inv.cloud.name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+    def up(self) -> None:
+        self.preflight()
+        with self._locked():
+            self._up()
+
+    def _up(self) -> None:
+        ensure_image(self.image, self.log)
+        self.ensure_key()
+        self.wiring.ensure()
+        ensure_proxy()
+        public_key = self.key.with_suffix(".pub").read_text()
+        for i, node in enumerate(self.inv.nodes):
+            make_rootfs(self.node_dir(node) / "rootfs", self.image, self.inv, node, public_key, self.proxy_address())
+            self.ensure_netns(i, node)
+        self.write_known_hosts()
+        for node in self.inv.nodes:
+            self.start_node(node)
+        for node in self.inv.nodes:
+            self.wait_ssh(node)
+            self.log(f"node {node.name} is up ({self.ssh_target(node)})")
+        (self.dir / "lab.json").write_text(json.dumps(self.describe(), indent=2) + "\n")
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "cloud": self.inv.cloud.name,
+            **self.wiring.describe(),
+            "proxy": f"http://{self.proxy_address()}:{PROXY_PORT}",
+            "nodes": {n.name: {"netns": self.netns(n), "ssh": self.ssh_target(n)} for n in self.inv.nodes},
+        }
+
+    def status(self) -> Iterator[dict[str, Any]]:
+        for node in self.inv.nodes:
+            running = alive(self.node_dir(node) / "nspawn.pid")
+            reachable = running and subprocess.run(
+                [*self.ssh_args(node), "systemctl", "is-system-running"], capture_output=True, text=True, check=False
+            ).stdout.strip()
+            yield {"node": node.name, "roles": ",".join(node.roles), "running": running,
+                   "ssh": self.ssh_target(node), "state": reachable or "-"}
+
+    def is_up(self) -> bool:
+        return self.dir.exists() and all(alive(self.node_dir(n) / "nspawn.pid") for n in self.inv.nodes)
+
+    def down(self) -> None:
+        with self._locked():
+            self._down()
+
+    def _down(self) -> None:
+        self._down_nodes()
+        stop(self.dir / "acng" / "pid", timeout=10)  # a lab's own proxy (before the shared one)
+        self.wiring.remove()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        release_proxy(self.dir)
+
+    def _down_nodes(self) -> None:
+        """Stop the nodes, then remove their namespaces and cables."""
+        for node in self.inv.nodes:
+            stop(self.node_dir(node) / "nspawn.pid", timeout=30)
+        for node in self.inv.nodes:
+            ns = self.netns(node)
+            if Path(f"/run/netns/{ns}").exists():
+                run("ip", "netns", "del", ns, check=False)
+        for i, node in enumerate(self.inv.nodes):
+            self.wiring.unplug(i, node)

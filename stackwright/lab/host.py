@@ -1,0 +1,102 @@
+"""The lab's dealings with this machine: commands, processes, names."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+Log = Callable[[str], None]
+
+
+class LabError(Exception):
+    pass
+
+
+def run(*args: str, check: bool = True, capture: bool = True, input_: str | None = None,
+        env: dict[str, str] | None = None) -> str:
+    proc = subprocess.run(list(args), check=False, text=True, input=input_,
+                          env=dict(os.environ, **env) if env else None,
+                          stdout=subprocess.PIPE if capture else None,
+                          stderr=subprocess.PIPE if capture else None)
+    if check and proc.returncode != 0:
+        raise LabError(f"`{' '.join(args)}` failed ({proc.returncode}): {(proc.stderr or '').strip()}")
+    return proc.stdout or ""
+
+
+def short_name(cloud: str) -> str:
+    """A short tag of a cloud's name for its device names (15 characters at most)."""
+    return hashlib.sha1(cloud.encode()).hexdigest()[:5]  # noqa: S324 - a name, not security
+
+
+def link_exists(name: str) -> bool:
+    return Path(f"/sys/class/net/{name}").exists()
+
+
+def no_tx_checksum(dev: str, netns: str | None = None) -> None:
+    """Have the kernel finish checksums before a frame leaves *dev*: veth
+    frames otherwise carry partial checksums that a userspace Open vSwitch
+    forwards as they are, and the receiver drops (ICMP works, TCP does not)."""
+    prefix = ["ip", "netns", "exec", netns] if netns else []
+    run(*prefix, "ethtool", "-K", dev, "tx", "off")
+
+
+def pid_of(pidfile: Path) -> int | None:
+    try:
+        return int(pidfile.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def alive(pidfile: Path) -> bool:
+    pid = pid_of(pidfile)
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:  # a zombie or a recycled pid is not ours
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def stop(pidfile: Path, timeout: float) -> None:
+    """End the process of *pidfile* (one the lab started), by its pid."""
+    pid = pid_of(pidfile)
+    if pid is None or not alive(pidfile):
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and alive(pidfile):
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.3)
+    if alive(pidfile):
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(0.5)
+
+
+def port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def wait_until(cond: Callable[[], bool], timeout: float, message: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(1)
+    raise LabError(message)
