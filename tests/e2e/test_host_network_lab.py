@@ -197,7 +197,7 @@ def test_lacp_bond_survives_a_member_link_down(case: Case):
     peer = str(next(n for n in case.inv.nodes if n.name == "node1").networks["storage"].address)
     for member in ("eth2", "eth3"):
         switch_end = case.lab.veth(index, nic_index[member])
-        subprocess.run(["ip", "-n", case.lab.switch_ns(), "link", "set", switch_end, "down"], check=True)
+        subprocess.run(["ip", "-n", case.lab.wiring.switch_ns(), "link", "set", switch_end, "down"], check=True)
         try:
             deadline = time.monotonic() + 20
             while bond_member_state(case, "node3").get(member) != "disabled" and time.monotonic() < deadline:
@@ -205,7 +205,7 @@ def test_lacp_bond_survives_a_member_link_down(case: Case):
             assert bond_member_state(case, "node3")[member] == "disabled"
             case.ssh("node3", f"ping -c3 -W2 {peer}")  # still flows, over the other member
         finally:
-            subprocess.run(["ip", "-n", case.lab.switch_ns(), "link", "set", switch_end, "up"], check=True)
+            subprocess.run(["ip", "-n", case.lab.wiring.switch_ns(), "link", "set", switch_end, "up"], check=True)
         deadline = time.monotonic() + 30
         while bond_member_state(case, "node3").get(member) != "enabled" and time.monotonic() < deadline:
             time.sleep(1)
