@@ -141,8 +141,7 @@ def test_restarts_go_through_handlers_fed_by_the_role_units(role: str):
         assert spec.get("state") != "restarted", f"{role}/{path.name}: {task['name']} restarts outside a handler"
         assert spec.get("name") not in catalog_units, \
             f"{role}/{path.name}: {task['name']} names a catalog unit instead of the role's unit table"
-        assert task.get("ansible.builtin.set_fact", {}).keys() <= {
-            k for k in task.get("ansible.builtin.set_fact", {}) if k.startswith(f"_{role}_")}, \
+        assert all(k.startswith(f"_{role}_") for k in task.get("ansible.builtin.set_fact", {})), \
             f"{role}/{path.name}: {task['name']} sets another role's facts"
         assert "results" not in str(task.get("ansible.builtin.set_fact", "")), \
             f"{role}/{path.name}: {task['name']} fakes a task result"

@@ -111,12 +111,11 @@ def test_the_packages_phase_installs_what_the_roles_install():
     assert "stackwright_packages" in packages_vars
     installed_by = {}  # group -> role that installs it in its install step
     for role in ROLES:
-        for path in (role / "tasks").glob("*install.yml"):
-            for _p, task in _tasks(role):
-                spec = task.get("ansible.builtin.include_role")
-                if _p == path and spec == {"name": "common", "tasks_from": "apt_install"}:
-                    for group in task["vars"].get("common_apt_install_groups", []):
-                        installed_by[group] = role.name
+        for path, task in _tasks(role):
+            spec = task.get("ansible.builtin.include_role")
+            if path.name.endswith("install.yml") and spec == {"name": "common", "tasks_from": "apt_install"}:
+                for group in task["vars"].get("common_apt_install_groups", []):
+                    installed_by[group] = role.name
     groups = {s.group: s.role for s in catalog.deployable()}
     resolved = {}
     for group, role in installed_by.items():
