@@ -197,6 +197,8 @@ def _explain(err: Any, path: Path) -> tuple[str, str]:
         return _unknown_key(path)
     if kind == "literal_error":
         return _not_allowed(value, str(err.get("ctx", {}).get("expected", "")))
+    if kind == "grammar":  # the model's grammar of free-text fields says what is wrong
+        return f"{_describe(value)} {err['msg']}", str(err.get("ctx", {}).get("fix", ""))
     if kind in _FIXED:
         message, fix = _FIXED[kind]
         return message.format(value=_describe(value)), fix
@@ -232,10 +234,6 @@ def _pattern_hint(pattern: str) -> str:
         return "use a Linux interface name: a letter, then letters, digits, '.', '_' or '-' (at most 15 characters)"
     if "[0-9a-fA-F]{2}" in pattern:
         return "write a MAC address as six hex pairs, such as 52:54:00:12:34:56"
-    if "https?" in pattern:
-        return "write a URL such as http://proxy.internal:3142"
-    if "251" in pattern:
-        return "use a DNS domain such as cloud.internal"
     return "start with a lower-case letter; use lower-case letters, digits, '_' and '-' (at most 31 characters)"
 
 

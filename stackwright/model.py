@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import urllib.parse
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic_core import PydanticCustomError
 
 NodeRole = Literal["controller", "network", "compute", "storage"]
 NetworkRole = Literal["management", "api", "tenant", "external", "storage", "admin"]
@@ -35,24 +37,99 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _ssh_host(value: str) -> str:
+# -- the grammar of free-text fields ----------------------------------------
+# Every string the operator writes ends up in a configuration file, a
+# template or a command line on the nodes.  Each one is checked against the
+# grammar of what it names, so that nothing else can slip through: a brace
+# would be evaluated by Ansible's templating on the deploying machine, a
+# quote or a newline would add a line to apt.conf or chrony.conf.
+
+_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+_URL_PATH = re.compile(r"(/[A-Za-z0-9._~-]*)*")
+_NETLOC = re.compile(r"(?P<host>[^:]+)(:(?P<port>[0-9]{1,5}))?")
+
+
+def _grammar(message: str, fix: str, part: str = "") -> PydanticCustomError:
+    """The error for a value outside its grammar.  *part*, the offending
+    piece of the operator's text, goes in as {part}: pydantic fills the
+    message's placeholders from its context, so text of the operator's
+    must never be in the message template itself."""
+    return PydanticCustomError("grammar", message, {"fix": fix, "part": repr(part[:70])})
+
+
+def _dns_name(value: str) -> str:
+    """A DNS name as RFC 1123 writes one: dot-separated labels of 1-63
+    lower-case letters, digits and '-' (not first or last), 253 at most."""
+    if len(value) > 253:
+        raise _grammar("is longer than the 253 characters a DNS name may have", "use a shorter name")
+    for label in value.split("."):
+        if not _LABEL.fullmatch(label):
+            what = "an empty label (two dots, or a dot at an end)" if not label else "the label {part}"
+            raise _grammar(f"is not a DNS name: {what}",
+                           "write dot-separated labels of lower-case letters, digits and '-' (at most 63 "
+                           "characters each, not starting or ending with '-'), such as cloud.example.org", label)
+    if value.rsplit(".", 1)[-1].isdigit():
+        raise _grammar("is not a DNS name: its last label is all digits, which no top-level domain is",
+                       "write an IPv4 address with four numbers from 0 to 255, or a DNS name")
+    return value
+
+
+def _host(value: str) -> str:
+    """An IPv4 address or a DNS name."""
     try:
         ipaddress.IPv4Address(value)
     except ValueError:
-        if not re.fullmatch(r"[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?", value):
-            raise ValueError("must be an IPv4 address or a DNS name") from None
+        try:
+            _dns_name(value)
+        except PydanticCustomError:
+            raise _grammar("is neither an IPv4 address nor a DNS name",
+                           "write an address such as 192.0.2.10 or a name such as ntp.example.org") from None
     return value
+
+
+def _proxy_url(value: str) -> str:
+    """http(s)://HOST[:PORT][/PATH]: what apt's Acquire::http::Proxy takes,
+    without credentials (they would be written to the rendered inventory and
+    to apt.conf on every node, readable by all)."""
+    fix = "write a URL such as http://proxy.example.org:3142"
+    if any(c.isspace() or not c.isprintable() for c in value):  # urlsplit would drop a line break
+        raise _grammar("contains a space, a line break or a control character", fix)
+    try:
+        parts = urllib.parse.urlsplit(value)
+    except ValueError:  # e.g. an unclosed [ of an IPv6 literal
+        raise _grammar("is not a URL", fix) from None
+    if parts.scheme not in ("http", "https") or not value.startswith(f"{parts.scheme}://"):
+        raise _grammar("is not an http:// or https:// URL", fix)
+    if "@" in parts.netloc:
+        raise _grammar("carries credentials; Stackwright would write them into files every node user can read",
+                       "use a proxy that admits the nodes by address, such as apt-cacher-ng")
+    if parts.query or parts.fragment or "?" in value or "#" in value:
+        raise _grammar("has a query or fragment; a proxy URL has neither", fix)
+    where = _NETLOC.fullmatch(parts.netloc)
+    if not where or not 0 < int(where["port"] or 80) < 65536:
+        raise _grammar("needs a host and, if any, a port from 1 to 65535", fix)
+    try:
+        _host(where["host"])
+    except PydanticCustomError:
+        raise _grammar("has the host {part}, which is neither an IPv4 address nor a DNS name",
+                       fix, where["host"]) from None
+    if not _URL_PATH.fullmatch(parts.path):
+        raise _grammar("has a path with characters a proxy path does not need",
+                       "use letters, digits and . _ ~ - / in the path")
+    return value
+
+
+DnsName = Annotated[str, AfterValidator(_dns_name)]
+Host = Annotated[str, AfterValidator(_host)]
+ProxyUrl = Annotated[str, AfterValidator(_proxy_url)]
 
 
 class SshAccess(_Strict):
     """How Ansible reaches a node (defaults: its management address, root, 22)."""
 
-    host: Annotated[str, AfterValidator(_ssh_host)] | None = None
+    host: Host | None = None
     user: Name = "root"
     port: Annotated[int, Field(ge=1, le=65535)] = 22
-
-
-Fqdn = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")]
 
 
 class Services(_Strict):
@@ -71,14 +148,12 @@ class Cloud(_Strict):
         "RegionOne"
     )
     release: Literal["zed"] = "zed"
-    domain: Annotated[
-        str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")
-    ] = "stackwright.test"
+    domain: DnsName = "stackwright.test"
     internal_vip: ipaddress.IPv4Address | None = None
     public_vip: ipaddress.IPv4Address | None = None
     # Names of the endpoints (default: the VIP or controller address itself).
-    internal_fqdn: Fqdn | None = None
-    public_fqdn: Fqdn | None = None
+    internal_fqdn: DnsName | None = None
+    public_fqdn: DnsName | None = None
     tls: bool = False
     services: Services = Field(default_factory=lambda: Services())
     # Open vSwitch datapath: `system` (kernel) on servers, `netdev` (userspace)
@@ -99,8 +174,8 @@ class Cloud(_Strict):
     # Nova's virt_type: `auto` tries KVM on each compute node and falls back
     # to qemu emulation where hardware virtualisation does not really work.
     hypervisor: Literal["kvm", "qemu", "auto"] = "auto"
-    ntp_servers: list[str] = Field(default_factory=list)
-    apt_proxy: Annotated[str, StringConstraints(pattern=r"^https?://\S+$")] | None = None
+    ntp_servers: Annotated[list[Host], Field(max_length=16)] = Field(default_factory=list)
+    apt_proxy: ProxyUrl | None = None
     ssh: SshAccess = Field(default_factory=SshAccess)
 
 

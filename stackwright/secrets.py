@@ -5,6 +5,7 @@ ansible-vault; :func:`read` decrypts it with the vault password file."""
 from __future__ import annotations
 
 import os
+import re
 import secrets as _random
 import string
 import uuid
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 from . import catalog
 from .problems import InventoryError, Problem
@@ -81,14 +83,43 @@ def read(path: Path, vault_password_file: Path | None = None) -> dict[str, Any]:
 
         secret = VaultSecret(vault_password_file.read_bytes().strip())
         raw = VaultLib([(DEFAULT_VAULT_ID_MATCH, secret)]).decrypt(raw)
-    data = YAML(typ="safe").load(raw.decode())
+    try:
+        data = YAML(typ="safe").load(raw.decode())
+    except (YAMLError, UnicodeDecodeError) as exc:  # the YAML error's excerpt would show a secret: not shown
+        mark = getattr(exc, "problem_mark", None)
+        lines = raw.decode(errors="replace").splitlines()
+        line = lines[mark.line] if mark and mark.line < len(lines) else ""
+        key = re.match(r"([a-z0-9_]+):", line)
+        raise InventoryError(name, [Problem((key[1],) if key else (), "secrets file is not valid YAML here",
+                                            "quote a value with characters YAML reads as syntax",
+                                            line=mark.line + 1 if mark else None)]) from None
     if not isinstance(data, dict):
         raise InventoryError(name, [Problem((), "secrets file is not a mapping", "regenerate it with --force")])
-    missing = [k for k in NAMES if not data.get(k)]
-    if missing:
-        raise InventoryError(
-            name,
-            [Problem((k,), "secret is missing", "add it, or regenerate the file with `stackwright secrets --force`")
-             for k in missing],
-        )
+    problems = [_check(key, data.get(key)) for key in NAMES]
+    if any(problems):
+        raise InventoryError(name, [p for p in problems if p])
     return data
+
+
+# A password goes into database and broker URLs (mysql+pymysql://nova:PW@...),
+# INI files and Ansible variables: only URL-unreserved characters are safe in
+# all of them without quoting, and a brace would be evaluated by Ansible.
+_PASSWORD = re.compile(r"[A-Za-z0-9._~-]{16,128}")
+
+
+def _check(key: str, value: Any) -> Problem | None:
+    """The problem with one secret's value, if any (never showing the value)."""
+    regenerate = "add it, or regenerate the file with `stackwright secrets --force`"
+    if value is None or value == "":
+        return Problem((key,), "secret is missing", regenerate)
+    if key in UUIDS:
+        try:
+            uuid.UUID(str(value))
+        except ValueError:
+            return Problem((key,), "is not a UUID", "write one such as the output of `uuidgen`")
+        return None
+    if not isinstance(value, str) or not _PASSWORD.fullmatch(value):
+        return Problem((key,), "is not a usable password: it must be 16 to 128 letters, digits, '.', '_', '~' "
+                       "or '-' (it goes unquoted into database and broker URLs)",
+                       "write a value of that form (generated ones are 32 letters and digits)")
+    return None
