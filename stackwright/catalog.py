@@ -31,13 +31,16 @@ class Listener:
     """A port a service listens on: its name in the rendered
     ``stackwright_ports``, the port, for an API its Keystone service type and
     path (the endpoint is http://<endpoint host>:<port><path>), and the URL a
-    health check asks (HAProxy's, once HA lands)."""
+    health check asks (HAProxy's, once HA lands).  Only a *public* listener
+    answers on the API network (users reach it there); every other listens
+    on the management network only."""
 
     name: str
     port: int
     keystone_type: str | None = None
     path: str = ""
     health: str = "/"
+    public: bool = False
 
 
 @dataclass(frozen=True)
@@ -198,41 +201,47 @@ SERVICES: tuple[Service, ...] = (
                 *_no_db_setup("keystone", "keystone"), ("keystone", "keystone/create-admin-tenant", "boolean", "false"),
                 ("keystone", "keystone/register-endpoint", "boolean", "false"))),
             runs_on=("controller",),
-            listeners=(Listener("keystone", 5000, "identity", "/v3", "/v3"),), database="keystone",
+            listeners=(Listener("keystone", 5000, "identity", "/v3", "/v3", public=True),), database="keystone",
             secrets=("keystone_admin_password", "keystone_db_password")),
     Service("placement", "placement", "placement", ("placement-api",),
             packages=Packages(("placement-api", *_API_CLIENTS), debconf=_no_db_setup("placement-common", "placement")),
-            runs_on=("controller",), listeners=(Listener("placement", 8778, "placement"),), database="placement",
+            runs_on=("controller",), listeners=(Listener("placement", 8778, "placement", public=True),),
+            database="placement",
             secrets=("placement_db_password", "placement_keystone_password")),
     Service("glance", "glance", "glance", ("glance-api",),
             packages=Packages(("glance-api", *_API_CLIENTS), with_ceph=_RBD, debconf=(
                 *_no_db_setup("glance-common", "glance"),
                 ("glance-api", "glance/register-endpoint", "boolean", "false"))),
             runs_on=("controller",),
-            listeners=(Listener("glance", 9292, "image", health="/healthcheck"),), database="glance",
+            listeners=(Listener("glance", 9292, "image", health="/healthcheck", public=True),), database="glance",
             secrets=("glance_db_password", "glance_keystone_password")),
     Service("nova", "nova", "nova", ("nova-api", "nova-api-metadata", "nova-conductor", "nova-scheduler",
                                      "nova-novncproxy"),
             packages=Packages(("nova-api", "nova-conductor", "nova-scheduler", "nova-consoleproxy", *_API_CLIENTS),
                               debconf=_NOVA_DEBCONF),
             runs_on=("controller",),
-            listeners=(Listener("nova_api", 8774, "compute", "/v2.1"), Listener("nova_metadata", 8775),
-                       Listener("nova_novncproxy", 6080, health="/vnc_auto.html")),
+            listeners=(Listener("nova_api", 8774, "compute", "/v2.1", public=True), Listener("nova_metadata", 8775),
+                       Listener("nova_novncproxy", 6080, health="/vnc_auto.html", public=True)),
             database="nova", reports=(("compute", "nova-conductor"), ("compute", "nova-scheduler")),
             secrets=("nova_db_password", "nova_keystone_password", "nova_metadata_secret")),
     # genisoimage: config drives (a Recommends of nova-compute; Tempest found it
-    # missing); qemu-block-extra: qemu's RBD driver
+    # missing); qemu-block-extra: qemu's RBD driver; python3-cryptography: the
+    # pki role makes the node's libvirt and QEMU keys and requests there
     Service("nova_compute", "nova", "nova", ("libvirtd", "nova-compute"),
             packages=Packages(("nova-compute", "genisoimage", "nova-compute-kvm", "qemu-system-x86",
-                               "libvirt-daemon-system", "python3-libvirt"),
+                               "libvirt-daemon-system", "python3-libvirt", "python3-cryptography"),
                               with_ceph=("qemu-block-extra", "ceph-common"),
                               debconf=_NOVA_DEBCONF),
-            runs_on=("compute",), reports=(("compute", "nova-compute"),), secrets=("libvirt_ceph_secret_uuid",),
+            runs_on=("compute",), reports=(("compute", "nova-compute"),),
+            # the cloud's CA signs each compute node's libvirt and QEMU certificate
+            secrets=("libvirt_ceph_secret_uuid", "cloud_ca_key", "cloud_ca_certificate"),
+            # live migration: libvirt with TLS, on management only
+            listeners=(Listener("libvirt_tls", 16514),),
             needs=lambda inv: None if inv.nodes_with_role("compute") else
             "no node has the compute role: the cloud cannot run instances"),
     Service("neutron_server", "neutron", "neutron", ("neutron-api", "neutron-rpc-server"),
             packages=Packages(("neutron-server", *_API_CLIENTS), debconf=_NEUTRON_DEBCONF),
-            runs_on=("controller",), listeners=(Listener("neutron", 9696, "network"),), database="neutron",
+            runs_on=("controller",), listeners=(Listener("neutron", 9696, "network", public=True),), database="neutron",
             secrets=("neutron_db_password", "neutron_keystone_password")),
     Service("neutron_ovs_agent", "neutron", "neutron", ("neutron-openvswitch-agent",),
             packages=Packages(("neutron-openvswitch-agent",), debconf=_NEUTRON_DEBCONF),
@@ -247,7 +256,7 @@ SERVICES: tuple[Service, ...] = (
     Service("cinder", "cinder", "cinder", ("cinder-api", "cinder-scheduler"),
             packages=Packages(("cinder-api", "cinder-scheduler", *_API_CLIENTS), debconf=_CINDER_DEBCONF),
             runs_on=("controller",),
-            listeners=(Listener("cinder", 8776, "volumev3", "/v3/%(project_id)s", "/healthcheck"),),
+            listeners=(Listener("cinder", 8776, "volumev3", "/v3/%(project_id)s", "/healthcheck", public=True),),
             database="cinder", secrets=("cinder_db_password", "cinder_keystone_password"),
             needs=_no_storage_node),
     Service("cinder_volume", "cinder", "cinder", ("cinder-volume",),
@@ -258,7 +267,7 @@ SERVICES: tuple[Service, ...] = (
                 ("openstack-dashboard-apache", "horizon/activate_vhost", "boolean", "true"),
                 ("openstack-dashboard-apache", "horizon/use_ssl", "boolean", "false"))),
             runs_on=("controller",),
-            listeners=(Listener("horizon", 80, health="/auth/login/"),), secrets=("horizon_secret_key",)),
+            listeners=(Listener("horizon", 80, health="/auth/login/", public=True),), secrets=("horizon_secret_key",)),
     # Known to the inventory, not deployable yet: asking for them is refused.
     Service("heat", "heat", "heat", ("heat-api", "heat-api-cfn", "heat-engine"), runs_on=("controller",),
             option="heat", not_yet="Stackwright has no Heat role yet (the issue on Swift, Heat and telemetry)"),
@@ -307,6 +316,12 @@ def units() -> dict[str, list[str]]:
 def ports() -> dict[str, int]:
     """Every listener's port by name (rendered as stackwright_ports)."""
     return {lis.name: lis.port for s in deployable() for lis in s.listeners}
+
+
+def public_ports(inv: Inventory) -> dict[str, int]:
+    """The listeners users reach on the API network, of the services this
+    inventory gets: nothing else may answer there."""
+    return {lis.name: lis.port for s in deployable() if not s.left_out(inv) for lis in s.listeners if lis.public}
 
 
 def shared_values(inv: Inventory) -> dict[str, object]:

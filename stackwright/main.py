@@ -147,15 +147,22 @@ def render(app: App, inventory: Path, output: Path, lab: bool) -> None:
 @click.option("--force", is_flag=True, help="Replace an existing secrets file (the old one is kept as .bak).")
 @click.pass_obj
 def secrets(app: App, inventory: Path, force: bool) -> None:
-    """Generate every password and key of the cloud into a 0600 file next to INVENTORY."""
+    """Generate every password and key of the cloud into a 0600 file next to INVENTORY.
+
+    An existing file is kept: only the secrets it lacks (ones a newer
+    Stackwright needs) are added to it, every line already there stays."""
     load_or_exit(app, inventory)
     target = secrets_file(inventory)
-    try:
-        secrets_mod.write(target, force=force)
-    except FileExistsError:
-        raise StackwrightError(
-            f"{target} already exists; it was left unchanged (use --force to replace it, the old file is kept as .bak)"
-        ) from None
+    if target.exists() and not force:
+        added = secrets_mod.complete(target)
+        if added:
+            app.console.print(f"added {len(added)} new secret(s) to {target}: {', '.join(added)}; "
+                              "no value was printed")
+        else:
+            app.console.print(f"{target} already has every secret; it was left unchanged "
+                              "(--force replaces it, the old file is kept as .bak)")
+        return
+    secrets_mod.write(target, force=force)
     app.console.print(f"wrote {target} (mode 0600); no secret was printed")
 
 

@@ -1,9 +1,15 @@
 """The cloud's passwords and keys: generated once, kept in a 0600 file next
 to the inventory, never printed.  The file may be encrypted with
-ansible-vault; :func:`read` decrypts it with the vault password file."""
+ansible-vault; :func:`read` decrypts it with the vault password file.
+
+Besides passwords and UUIDs the file holds the cloud's own certificate
+authority (key and certificate, PEM): it signs the certificates the nodes
+get (the pki role), and living here it is kept, backed up and
+vault-encrypted with everything else secret."""
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 import secrets as _random
@@ -12,6 +18,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
@@ -23,14 +33,49 @@ _ALPHABET = string.ascii_letters + string.digits
 # Every secret some deployable service uses (the service catalog says which);
 # UUIDs are identifiers the services share, the rest random passwords.
 UUIDS = ("ceph_fsid", "libvirt_ceph_secret_uuid")
+CA = ("cloud_ca_key", "cloud_ca_certificate")
 NAMES = catalog.secrets()
-PASSWORDS = tuple(name for name in NAMES if name not in UUIDS)
+PASSWORDS = tuple(name for name in NAMES if name not in UUIDS + CA)
+CA_DAYS = 3650
 
 
-def generate() -> dict[str, str]:
-    values = {name: "".join(_random.choice(_ALPHABET) for _ in range(32)) for name in PASSWORDS}
-    values.update({name: str(uuid.uuid4()) for name in UUIDS})
+def _certificate_authority() -> dict[str, str]:
+    """A new CA: an ECDSA P-384 key and its self-signed certificate for ten
+    years, allowed to sign end-entity certificates only (pathlen 0)."""
+    key = ec.generate_private_key(ec.SECP384R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"Stackwright cloud CA {uuid.uuid4().hex[:8]}")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=CA_DAYS))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
+                                         data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                         crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .sign(key, hashes.SHA384()))
+    return {
+        "cloud_ca_key": key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()).decode(),
+        "cloud_ca_certificate": cert.public_bytes(serialization.Encoding.PEM).decode(),
+    }
+
+
+def generate(names: tuple[str, ...] = NAMES) -> dict[str, str]:
+    """New values for *names* (default: every secret)."""
+    values = {name: "".join(_random.choice(_ALPHABET) for _ in range(32)) for name in names if name in PASSWORDS}
+    values.update({name: str(uuid.uuid4()) for name in names if name in UUIDS})
+    if set(CA) & set(names):
+        values.update({k: v for k, v in _certificate_authority().items() if k in names})
     return values
+
+
+def _line(name: str, value: str) -> str:
+    """One entry of the file: a PEM as a YAML literal block."""
+    if "\n" in value:
+        return f"{name}: |\n" + "".join(f"  {line}\n" for line in value.splitlines())
+    return f"{name}: {value}\n"
 
 
 HEADER = """\
@@ -59,9 +104,35 @@ def write(path: Path, force: bool = False) -> Path:
     with os.fdopen(fd, "w") as fh:
         fh.write(HEADER)
         for name in sorted(values):
-            fh.write(f"{name}: {values[name]}\n")
+            fh.write(_line(name, values[name]))
     os.replace(tmp, path)
     return path
+
+
+def complete(path: Path) -> list[str]:
+    """Add the secrets a newer Stackwright needs to an existing plain file,
+    leaving every line already there as it is; return their names.  A
+    vault-encrypted file is left alone (read() then names what is missing)."""
+    raw = path.read_bytes()
+    if raw.startswith(b"$ANSIBLE_VAULT;"):
+        return []
+    try:
+        data = YAML(typ="safe").load(raw.decode())
+    except (YAMLError, UnicodeDecodeError):
+        return []  # read() reports it
+    if not isinstance(data, dict):
+        return []
+    missing = tuple(name for name in NAMES if name not in data)
+    if not missing:
+        return []
+    text = raw.decode()
+    text += ("" if text.endswith("\n") else "\n") + "".join(_line(k, v) for k, v in sorted(generate(missing).items()))
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+    return list(missing)
 
 
 def read(path: Path, vault_password_file: Path | None = None) -> dict[str, Any]:
@@ -96,9 +167,33 @@ def read(path: Path, vault_password_file: Path | None = None) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InventoryError(name, [Problem((), "secrets file is not a mapping", "regenerate it with --force")])
     problems = [_check(key, data.get(key)) for key in NAMES]
+    if not any(problems):
+        problems.append(_check_ca(data["cloud_ca_key"], data["cloud_ca_certificate"]))
     if any(problems):
         raise InventoryError(name, [p for p in problems if p])
     return data
+
+
+def _check_ca(key_pem: str, cert_pem: str) -> Problem | None:
+    """The CA's key and certificate belong together, and it may sign."""
+    try:
+        key = serialization.load_pem_private_key(key_pem.encode(), password=None)
+        cert = x509.load_pem_x509_certificate(cert_pem.encode())
+    except ValueError:
+        return Problem(("cloud_ca_key",), "the CA's key or certificate does not load",
+                       "restore both from a backup of this file")
+    spki = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    if cert.public_key().public_bytes(*spki) != key.public_key().public_bytes(*spki):
+        return Problem(("cloud_ca_certificate",), "is not the certificate of cloud_ca_key",
+                       "restore both from a backup of this file")
+    try:
+        ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        ca = False
+    if not ca:
+        return Problem(("cloud_ca_certificate",), "is not a CA certificate (basicConstraints CA:TRUE)",
+                       "use a CA certificate")
+    return None
 
 
 # A password goes into database and broker URLs (mysql+pymysql://nova:PW@...),
@@ -112,6 +207,13 @@ def _check(key: str, value: Any) -> Problem | None:
     regenerate = "add it, or regenerate the file with `stackwright secrets --force`"
     if value is None or value == "":
         return Problem((key,), "secret is missing", regenerate)
+    if key in CA:
+        marker = "PRIVATE KEY" if key == "cloud_ca_key" else "CERTIFICATE"
+        if not isinstance(value, str) or not re.fullmatch(
+                rf"-----BEGIN {marker}-----\n[A-Za-z0-9+/=\n]+-----END {marker}-----\n?", value):
+            return Problem((key,), f"is not a PEM {marker.lower()}",
+                           "paste the PEM text as a YAML literal block (`key: |` and the lines indented)")
+        return None
     if key in UUIDS:
         try:
             uuid.UUID(str(value))

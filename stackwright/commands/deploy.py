@@ -43,6 +43,8 @@ def deploy(app: App, inventory: Path, private_key: Path | None, vault_password_f
     if not secrets_path.exists():
         secrets_mod.write(secrets_path)
         app.console.print(f"generated the secrets file {secrets_path} (mode 0600)")
+    elif added := secrets_mod.complete(secrets_path):
+        app.console.print(f"added {len(added)} new secret(s) to {secrets_path}: {', '.join(added)}")
     try:
         values = secrets_mod.read(secrets_path, vault_password_file)
     except InventoryError as exc:

@@ -23,10 +23,12 @@ from typing import Any
 import pytest
 from stackwright_cli import sw
 
+from stackwright import catalog
 from stackwright.fastpath import phase_order
 from stackwright.lab import Lab, alive, proxy_dir, segments
 from stackwright.loader import load
 from stackwright.secrets import PASSWORDS
+from stackwright.secrets import read as read_secrets
 
 pytestmark = [
     pytest.mark.lab,
@@ -79,6 +81,54 @@ def lab_run(lab: Lab, node: Any, *args: str, check: bool = True) -> str:
     """A command's output on a lab node (ssh joins the words into one shell
     command line)."""
     return subprocess.run([*lab.ssh_args(node), *args], capture_output=True, text=True, check=check).stdout
+
+
+# A TCP connect scan of every port of one address, run inside a namespace:
+# a closed port answers with a reset at once, so 65,535 ports take seconds.
+SCAN = """
+import asyncio, sys
+
+async def probe(host, port, gate, found):
+    async with gate:
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 3)
+        except (OSError, asyncio.TimeoutError):
+            return
+        found.append(port)
+        writer.close()
+
+async def main():
+    gate, found = asyncio.Semaphore(400), []
+    await asyncio.gather(*(probe(sys.argv[1], port, gate, found) for port in range(1, 65536)))
+    print(*sorted(found))
+
+asyncio.run(main())
+"""
+
+
+def open_ports_from(lab: Lab, network: str, targets: list[str]) -> dict[str, set[int]]:
+    """What answers on *targets* seen from a namespace of our own with an
+    address on *network* only (the second-to-last one; the host has the
+    last), plugged into that network's lab bridge: an outsider's view."""
+    net = lab.inv.network(network)
+    ns, outside = f"sw-{lab.inv.cloud.name}-probe", f"sw{lab.inv.cloud.name}probe"[:15]
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        subprocess.run(["ip", "link", "add", outside, "type", "veth", "peer", "name", "probe0", "netns", ns],
+                       check=True)
+        subprocess.run(["ip", "link", "set", outside, "master", lab.wiring.segment_of(network).bridge, "up"],
+                       check=True)
+        inside = ["ip", "netns", "exec", ns]
+        subprocess.run([*inside, "ip", "addr", "add", f"{net.cidr.broadcast_address - 2}/{net.cidr.prefixlen}",
+                        "dev", "probe0"], check=True)
+        subprocess.run([*inside, "ip", "link", "set", "probe0", "up"], check=True)
+        return {target: {int(p) for p in subprocess.run([*inside, sys.executable, "-c", SCAN, target],
+                                                         capture_output=True, text=True, check=True,
+                                                         timeout=600).stdout.split()}
+                for target in targets}
+    finally:
+        subprocess.run(["ip", "link", "del", outside], capture_output=True, check=False)
+        subprocess.run(["ip", "netns", "del", ns], check=True)
 
 
 def last_deploy(inventory: Path) -> dict[str, Any]:
@@ -143,10 +193,10 @@ def test_lab_deploy_verify_and_idempotence(lab_inventory: Path):
     # no secret reaches the terminal, nor the run's logs and artifacts (the
     # file's UUIDs - Ceph's fsid, the libvirt secret's name - are
     # identifiers that Ceph and virsh print, not secrets)
-    secret_values = {name.strip(): value.strip().strip("'\"") for name, value in
-                     (line.split(":", 1) for line in secrets.read_text().splitlines()
-                      if ":" in line and not line.startswith("#"))}
+    secret_values = read_secrets(secrets)
     values = [secret_values[name] for name in PASSWORDS]
+    # nor a line of the cloud CA's key (the nodes' own keys never leave them)
+    values += [line for line in secret_values["cloud_ca_key"].splitlines() if not line.startswith("-----")]
     artifacts = lab_inventory.parent / ".stackwright" / "e2e" / "runner"
     logged = "\n".join(p.read_text(errors="replace") for p in artifacts.rglob("*") if p.is_file())
     assert len(logged) > 10000, "the run left its event log"
@@ -221,6 +271,22 @@ def test_lab_deploy_verify_and_idempotence(lab_inventory: Path):
         assert bound == {f"10.62.0.11:{port}"}, (port, bound)
     # Horizon (Apache) on the management and API addresses, nowhere else
     assert {a for a in local if a.endswith(":80")} == {"10.62.0.11:80", "10.63.0.11:80"}
+    # libvirt: TLS on management for live migration, no TCP listener; noVNC
+    # proxy on the public endpoint's address only
+    assert {a for a in local if a.endswith((":16514", ":16509"))} == {"10.62.0.11:16514"}
+    assert {a for a in local if a.endswith(":6080")} == {"10.63.0.11:6080"}
+    assert lab_run(lab, node, "virsh", "-c", "qemu+tls://10.62.0.11/system", "hostname").startswith("aio1")
+    # From outside, on the API network: only the catalog's public endpoints
+    # (and the lab node's own sshd, which Stackwright does not manage) answer
+    # on the node's API address; the management address is out of reach
+    seen = open_ports_from(lab, "api", ["10.63.0.11", "10.62.0.11"])
+    public = set(catalog.public_ports(load(lab_inventory)).values())
+    assert seen["10.63.0.11"] == public | {22}, sorted(seen["10.63.0.11"])
+    assert seen["10.62.0.11"] == set(), "the management address answers from the API network"
+    # ... and on the external network nothing answers on the router's gateway
+    router = openstack(clouds, "router", "show", "demo-router", "-f", "json", "-c", "external_gateway_info")
+    gateway = json.loads(router.stdout)["external_gateway_info"]["external_fixed_ips"][0]["ip_address"]
+    assert open_ports_from(lab, "external", [gateway]) == {gateway: set()}
     # Ceph: healthy enough to serve (one OSD in the lab: no redundancy warning)
     health = lab_run(lab, node, "ceph", "status", "-f", "json")
     status = json.loads(health)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 import stat
 from pathlib import Path
 
 from click.testing import CliRunner
 
+from stackwright import secrets as secrets_mod
 from stackwright.main import cli
 
 REPO = Path(__file__).resolve().parents[2]
@@ -81,16 +83,37 @@ def test_secrets_generated_private_and_never_overwritten(tmp_path):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     content = path.read_text()
     for line in content.splitlines():
-        if not line.startswith("#"):
-            assert line.split(": ", 1)[1] not in result.output
+        if not line.startswith("#") and line.strip():
+            assert line.split(": ", 1)[-1].strip() not in result.output
     again = invoke("secrets", str(inv))
-    assert again.exit_code == 1
-    assert "already exists; it was left unchanged" in again.output
+    assert again.exit_code == 0
+    assert "already has every secret; it was left unchanged" in again.output
     assert path.read_text() == content
     forced = invoke("secrets", "--force", str(inv))
     assert forced.exit_code == 0
     assert path.read_text() != content
     assert (tmp_path / "cloud.secrets.yml.bak").read_text() == content
+
+
+def test_secrets_adds_only_what_an_older_file_lacks(tmp_path):
+    """A file from before the cloud's CA: the CA is appended, every line the
+    operator has stays as it was, nothing is printed."""
+    inv = tmp_path / "cloud.yml"
+    inv.write_text(AIO.read_text())
+    invoke("secrets", str(inv))
+    path = tmp_path / "cloud.secrets.yml"
+    old = re.sub(r"^cloud_ca_\w+: \|\n(  .*\n)+", "", path.read_text(), flags=re.M)
+    old = old.replace("keystone_admin_password: ", "keystone_admin_password: My.own-password_of~24chars #")
+    path.write_text(old)
+    result = invoke("secrets", str(inv))
+    assert result.exit_code == 0, result.output
+    assert "added 2 new secret(s)" in result.output and "cloud_ca_certificate, cloud_ca_key" in result.output
+    text = path.read_text()
+    assert text.startswith(old)
+    values = secrets_mod.read(path)
+    assert values["keystone_admin_password"] == "My.own-password_of~24chars"
+    assert values["cloud_ca_key"].split("\n")[1] not in result.output
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
 def test_lab_ssh_unknown_node(tmp_path):

@@ -38,6 +38,7 @@ NOT_SERVICE_ROLES = {
     "packages": "the packages phase: every node's packages in one transaction, from the catalog",
     "openstack_service": "a library of the OpenStack services' shared steps (database, db_sync, register, uwsgi)",
     "post_deploy": "the final phase: flavors, images and networks through the cloud's APIs",
+    "pki": "a library entry point: a node's key and the certificate the cloud's CA signs for it",
 }
 
 

@@ -12,9 +12,39 @@ from stackwright.problems import InventoryError
 
 def test_generate_is_complete_and_random():
     a, b = secrets.generate(), secrets.generate()
-    assert set(a) == set(secrets.PASSWORDS) | set(secrets.UUIDS)
+    assert set(a) == set(secrets.PASSWORDS) | set(secrets.UUIDS) | set(secrets.CA) == set(secrets.NAMES)
     assert all(len(a[k]) == 32 and a[k].isalnum() for k in secrets.PASSWORDS)
     assert all(a[k] != b[k] for k in a)
+
+
+def test_the_cloud_ca_signs_end_entities_only():
+    """The CA in the secrets file: a CA certificate of its own key, allowed
+    to sign certificates (not other CAs), for ten years."""
+    from cryptography import x509
+
+    values = secrets.generate()
+    cert = x509.load_pem_x509_certificate(values["cloud_ca_certificate"].encode())
+    constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints)
+    assert constraints.critical and constraints.value.ca and constraints.value.path_length == 0
+    usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert usage.key_cert_sign and usage.crl_sign and not usage.digital_signature
+    assert 3649 <= (cert.not_valid_after_utc - cert.not_valid_before_utc).days <= 3651
+    assert cert.subject == cert.issuer
+    assert values["cloud_ca_key"].startswith("-----BEGIN PRIVATE KEY-----\n")
+
+
+def test_a_ca_certificate_of_another_key_is_refused(tmp_path):
+    path = secrets.write(tmp_path / "s.yml")
+    text = path.read_text()
+    other = secrets.generate(("cloud_ca_certificate",))["cloud_ca_certificate"]
+    start = text.index("cloud_ca_certificate: |")
+    end = text.index("\n", text.index("-----END CERTIFICATE-----", start))
+    path.write_text(text[:start] + "cloud_ca_certificate: |\n" + "".join(f"  {line}\n" for line in other.splitlines())
+                    + text[end + 1:])
+    with pytest.raises(InventoryError) as exc:
+        secrets.read(path)
+    assert [(p.path, p.message) for p in exc.value.problems] == [
+        (("cloud_ca_certificate",), "is not the certificate of cloud_ca_key")]
 
 
 def test_read_back_and_missing_keys(tmp_path):

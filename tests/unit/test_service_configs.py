@@ -150,7 +150,9 @@ def test_nova_transport_url_lists_every_broker(tmp_path):
     assert url.count("@") == 3 and url.count(":5672") == 3
     compute = files["nova-compute.conf"]
     assert compute["libvirt"]["virt_type"] == "qemu" and compute["libvirt"]["cpu_mode"] == "none"
-    assert compute["libvirt"]["live_migration_scheme"] == "tcp"
+    # live migration over libvirt's TLS listener, the stream in QEMU's TLS
+    assert compute["libvirt"]["live_migration_scheme"] == "tls"
+    assert compute["libvirt"]["live_migration_with_native_tls"] in ("true", "True", True)
 
 
 CINDER_FILES = ("[{path: cinder.conf, content: \"{{ _cinder_conf | combine({_cinder_backend_name: "

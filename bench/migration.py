@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""Live migration on a deployed cloud with two compute nodes (figures, never
+pass/fail).
+
+Boots the test guest on one compute node with a floating IP, then live-
+migrates it to the other node and back, --runs times in all.  For each move:
+
+- the migration time: from the API call until the server is ACTIVE on the
+  other node (as the API reports it, polled every 0.2 s);
+- the longest gap in the guest's answers to ping from this machine (one
+  echo request every 0.05 s through the floating IP, from 5 s before the
+  call until 5 s after the move), and how many requests went unanswered;
+- whether the guest kept running: its console log must not show a second
+  boot (the test guest prints its DHCP marker once per boot).
+
+Without shared instance storage (Nova's disks on local disk, as Stackwright
+deploys today) every move is a block migration: the disk is copied over
+the same TLS transport.
+
+Usage (as root, after `stackwright deploy` and with the lab up):
+    python bench/migration.py inventories/multinode.yml [--runs 3]
+Results go to bench/results/migration.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import openstack  # noqa: E402
+
+from stackwright.loader import load  # noqa: E402
+
+RESULTS = REPO / "bench" / "results"
+DHCP_MARK = "STACKWRIGHT-DHCP"
+
+
+class Pinger(threading.Thread):
+    """One echo request every *interval* seconds; keeps the time of every
+    answer (one ping process per request: its -W bounds each wait)."""
+
+    def __init__(self, address: str, interval: float = 0.05):
+        super().__init__(daemon=True)
+        self.address, self.interval = address, interval
+        self.answered: list[float] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        # ping's own -i below 0.2 s needs root: we are root in the lab
+        proc = subprocess.Popen(["ping", "-n", "-D", "-i", str(self.interval), "-W", "1", self.address],
+                                stdout=subprocess.PIPE, text=True)
+        start = time.time()
+        for line in proc.stdout or ():
+            if self.stop.is_set():
+                break
+            if "bytes from" in line and line.startswith("["):
+                self.answered.append(float(line[1:line.index("]")]))
+        proc.terminate()
+        proc.wait()
+        self.seconds = time.time() - start
+
+    def gap(self, since: float, until: float) -> tuple[float, int]:
+        """Longest time without an answer within [since, until], and the
+        requests lost in it (estimated from the interval)."""
+        times = [since, *[t for t in self.answered if since <= t <= until], until]
+        longest = max(b - a for a, b in itertools.pairwise(times))
+        lost = max(0, round((until - since) / self.interval) - (len(times) - 2))
+        return longest, lost
+
+
+def wait(what: str, probe: Any, timeout: float, interval: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        time.sleep(interval)
+    raise SystemExit(f"timed out waiting for {what}")
+
+
+def arrived(conn: Any, server_id: str, host: str) -> bool:
+    found = conn.compute.get_server(server_id)
+    return bool(found.compute_host == host and found.status == "ACTIVE" and found.task_state is None)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("inventory", type=Path)
+    parser.add_argument("--runs", type=int, default=3, help="moves in all, alternating direction (default 3)")
+    args = parser.parse_args()
+    inv = load(args.inventory)
+    computes = sorted(n.name for n in inv.nodes_with_role("compute"))
+    if len(computes) < 2:
+        raise SystemExit(f"{args.inventory}: live migration needs two compute nodes, it has {computes}")
+    clouds = args.inventory.with_name("clouds.yaml")
+    conn = openstack.connect(cloud=inv.cloud.name, load_yaml_config=True, config_files=[str(clouds)])
+    conn.compute.default_microversion = "2.30"  # a target host in live migration
+    image = conn.image.find_image("stackwright-testguest", ignore_missing=False)
+    flavor = conn.compute.find_flavor("m1.nano", ignore_missing=False)
+    net = conn.network.find_network("demo-net", ignore_missing=False)
+    server = conn.compute.create_server(name="bench-migration", image_id=image.id, flavor_id=flavor.id,
+                                        networks=[{"uuid": net.id}], availability_zone=f"nova:{computes[0]}")
+    fip = None
+    moves: list[dict[str, Any]] = []
+    try:
+        server = conn.compute.wait_for_server(server, wait=600)
+        wait("the guest's DHCP marker", lambda: DHCP_MARK in (conn.compute.get_server_console_output(server)
+                                                               .get("output") or ""), 600, 3)
+        port = next(conn.network.ports(device_id=server.id))
+        external = conn.network.find_network("public", ignore_missing=False)
+        fip = conn.network.create_ip(floating_network_id=external.id, port_id=port.id)
+        pinger = Pinger(fip.floating_ip_address)
+        pinger.start()
+        wait("ping through the floating IP", lambda: pinger.answered, 300, 1)
+        for run in range(args.runs):
+            source = conn.compute.get_server(server.id).compute_host
+            target = next(c for c in computes if c != source)
+            time.sleep(5)
+            called = time.time()
+            conn.compute.live_migrate_server(server, host=target, block_migration="auto")
+            wait(f"{server.name} ACTIVE on {target}", lambda to=target: arrived(conn, server.id, to), 900)
+            done = time.time()
+            time.sleep(5)
+            gap, lost = pinger.gap(called - 5, done + 5)
+            boots = (conn.compute.get_server_console_output(server).get("output") or "").count(DHCP_MARK)
+            moves.append({"from": source, "to": target, "seconds": round(done - called, 1),
+                          "longest_ping_gap_s": round(gap, 2), "pings_lost": lost, "guest_boots": boots})
+            print(f"move {run + 1}/{args.runs}: {source} -> {target} in {done - called:.1f}s, "
+                  f"longest ping gap {gap:.2f}s ({lost} lost), guest boots seen: {boots}", flush=True)
+        pinger.stop.set()
+    finally:
+        if fip is not None:
+            conn.network.delete_ip(fip)
+        conn.compute.delete_server(server)
+    doc = {
+        "inventory": inv.cloud.name, "date": time.strftime("%Y-%m-%d"), "transport": "libvirt TLS + QEMU native TLS",
+        "storage": "local disks: block migration", "moves": moves,
+        "median_seconds": statistics.median(m["seconds"] for m in moves),
+        "median_longest_ping_gap_s": statistics.median(m["longest_ping_gap_s"] for m in moves),
+        "worst_longest_ping_gap_s": max(m["longest_ping_gap_s"] for m in moves),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "migration.json").write_text(json.dumps(doc, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in doc.items() if k != "moves"}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
