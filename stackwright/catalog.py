@@ -234,7 +234,8 @@ SERVICES: tuple[Service, ...] = (
                               debconf=_NOVA_DEBCONF),
             runs_on=("compute",), reports=(("compute", "nova-compute"),),
             # the cloud's CA signs each compute node's libvirt and QEMU certificate
-            secrets=("libvirt_ceph_secret_uuid", "cloud_ca_key", "cloud_ca_certificate"),
+            secrets=("libvirt_ceph_secret_uuid", "libvirt_nova_ceph_secret_uuid", "cloud_ca_key",
+                     "cloud_ca_certificate"),
             # live migration: libvirt with TLS, on management only
             listeners=(Listener("libvirt_tls", 16514),),
             needs=lambda inv: None if inv.nodes_with_role("compute") else

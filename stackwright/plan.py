@@ -110,6 +110,18 @@ def node_plan(inv: Inventory, node: Node, lay: NodeLayout, services: list[str]) 
     return plan
 
 
+def instance_storage(inv: Inventory) -> dict[str, str]:
+    """Where instance disks live, and what that lets migrate and evacuate do."""
+    if inv.cloud.services.ceph:
+        return {"disks": "Ceph pool vms (shared by every compute node)",
+                "live_migration": "memory only: the disk stays in Ceph",
+                "evacuate": "the instance restarts elsewhere on its own disk"}
+    return {"disks": "each compute node's local disk (/var/lib/nova/instances)",
+            "live_migration": "block migration: the disk is copied too (slower, more traffic)",
+            "evacuate": "rebuilds the instance from its image elsewhere: what was on its disk is lost "
+                        "(volumes stay; set services.ceph for shared instance disks)"}
+
+
 def build(inv: Inventory) -> dict[str, Any]:
     layouts = build_layouts(inv)
     units = catalog.units_by_node(inv)
@@ -123,5 +135,6 @@ def build(inv: Inventory) -> dict[str, Any]:
         "hypervisor": inv.cloud.hypervisor,
         "totals": totals,
         "left_out": catalog.left_out(inv),
+        "instance_storage": instance_storage(inv),
         "nodes": [asdict(n) for n in nodes],
     }

@@ -32,7 +32,7 @@ _ALPHABET = string.ascii_letters + string.digits
 
 # Every secret some deployable service uses (the service catalog says which);
 # UUIDs are identifiers the services share, the rest random passwords.
-UUIDS = ("ceph_fsid", "libvirt_ceph_secret_uuid")
+UUIDS = ("ceph_fsid", "libvirt_ceph_secret_uuid", "libvirt_nova_ceph_secret_uuid")
 CA = ("cloud_ca_key", "cloud_ca_certificate")
 NAMES = catalog.secrets()
 PASSWORDS = tuple(name for name in NAMES if name not in UUIDS + CA)

@@ -73,6 +73,9 @@ def _text(data: dict[str, Any]) -> list[Any]:
         tree.add(Text("services: " + ", ".join(node["services"]), overflow="fold"))
         out.append(tree)
     out += [Text(f"left out: {group}: {reason}", style="yellow") for group, reason in data["left_out"].items()]
+    disks = data["instance_storage"]
+    out.append(Text(f"instance disks: {disks['disks']}; live migration: {disks['live_migration']}; "
+                    f"evacuate: {disks['evacuate']}", overflow="fold"))
     table = Table(title="nodes per role")
     for role in data["totals"]:
         table.add_column(role, justify="right")

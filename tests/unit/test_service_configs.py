@@ -155,6 +155,23 @@ def test_nova_transport_url_lists_every_broker(tmp_path):
     assert compute["libvirt"]["live_migration_with_native_tls"] in ("true", "True", True)
 
 
+@pytest.mark.parametrize(("inventory", "rbd"), [("multinode.yml", True), ("two-node.yml", False)])
+def test_instance_disks_in_ceph_when_the_cloud_runs_it(tmp_path, inventory, rbd):
+    """With Ceph, Nova keeps instance disks in the vms pool through its own
+    client and libvirt secret (not Cinder's); without, on local disk."""
+    configs = render_configs(tmp_path, inventory, "nova",
+                             "[{path: nova-compute.conf, content: \"{{ _nova_compute_conf }}\"}]")
+    _host, files = next(iter(configs.items()))
+    libvirt = files["nova-compute.conf"]["libvirt"]
+    if rbd:
+        wanted = {"images_type": "rbd", "images_rbd_pool": "vms", "rbd_user": "nova",
+                  "images_rbd_ceph_conf": "/etc/ceph/ceph.conf", "hw_disk_discard": "unmap"}
+        assert {key: libvirt.get(key) for key in wanted} == wanted
+        assert len(libvirt["rbd_secret_uuid"]) == 36
+    else:
+        assert not {"images_type", "rbd_user", "rbd_secret_uuid", "images_rbd_pool"} & set(libvirt)
+
+
 CINDER_FILES = ("[{path: cinder.conf, content: \"{{ _cinder_conf | combine({_cinder_backend_name: "
                 "_cinder_backends[cinder_backend]}) }}\"}]")
 
