@@ -1,4 +1,4 @@
-"""`stackwright lab up|down|status|ssh`: the built-in lab on this machine."""
+"""`stackwright lab up|down|power|status|ssh`: the built-in lab on this machine."""
 
 from __future__ import annotations
 
@@ -11,11 +11,20 @@ from rich.table import Table
 
 from ..lab import Lab, LabError
 from ..main import App, StackwrightError, inventory_argument, load_or_exit
+from ..model import Node
 
 
 def _lab(app: App, inventory: Path) -> Lab:
     inv = load_or_exit(app, inventory)
     return Lab(inv, log=lambda msg: app.console.print(f"[lab] {msg}", markup=False, highlight=False))
+
+
+def _node(the_lab: Lab, inventory: Path, name: str) -> Node:
+    match = [n for n in the_lab.inv.nodes if n.name == name]
+    if not match:
+        names = ", ".join(n.name for n in the_lab.inv.nodes)
+        raise StackwrightError(f"no node {name!r} in {inventory} (nodes: {names})")
+    return match[0]
 
 
 @click.group()
@@ -53,6 +62,27 @@ def down(app: App, inventory: Path) -> None:
 
 @lab.command()
 @inventory_argument
+@click.argument("state", type=click.Choice(["off", "on"]))
+@click.argument("node_name", metavar="NODE")
+@click.pass_obj
+def power(app: App, inventory: Path, state: str, node_name: str) -> None:
+    """Cut a lab node's power (every process killed at once, as when a
+    server loses power) or boot it again: for fault tests (evacuate, HA)."""
+    the_lab = _lab(app, inventory)
+    node = _node(the_lab, inventory, node_name)
+    try:
+        if state == "off":
+            was_on = the_lab.power_off(node)
+            app.console.print(f"node {node.name}: power cut" if was_on else f"node {node.name} was off already")
+        else:
+            the_lab.power_on(node)
+            app.console.print(f"node {node.name} is up ({the_lab.ssh_target(node)})")
+    except LabError as exc:
+        raise StackwrightError(f"lab power {state}: {exc}") from None
+
+
+@lab.command()
+@inventory_argument
 @click.pass_obj
 def status(app: App, inventory: Path) -> None:
     """Show each lab node: running, SSH address, systemd state."""
@@ -76,11 +106,7 @@ def status(app: App, inventory: Path) -> None:
 def ssh(app: App, inventory: Path, node: str, command: tuple[str, ...]) -> None:
     """Open a shell (or run COMMAND) on lab NODE over SSH."""
     the_lab = _lab(app, inventory)
-    match = [n for n in the_lab.inv.nodes if n.name == node]
-    if not match:
-        names = ", ".join(n.name for n in the_lab.inv.nodes)
-        raise StackwrightError(f"no node {node!r} in {inventory} (nodes: {names})")
-    args = the_lab.ssh_args(match[0])
+    args = the_lab.ssh_args(_node(the_lab, inventory, node))
     if not command:
         args.insert(1, "-t")
     os.execvp(args[0], [*args, *command])  # noqa: S606 - hands the terminal to ssh

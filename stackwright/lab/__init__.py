@@ -20,6 +20,7 @@ import fcntl
 import json
 import os
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +28,7 @@ from typing import Any
 
 from ..model import Inventory, Node
 from ..paths import state_dir
-from .host import LabError, Log, alive, run, stop, wait_until
+from .host import LabError, Log, alive, pid_of, run, stop, wait_until
 from .image import ensure_image, make_rootfs
 from .proxy import PROXY_PORT, ensure_proxy, proxy_dir, release_proxy
 from .sources import debian_archive_uri, node_sources
@@ -184,6 +185,29 @@ class Lab:
             ).stdout.strip()
             yield {"node": node.name, "roles": ",".join(node.roles), "running": running,
                    "ssh": self.ssh_target(node), "state": reachable or "-"}
+
+    # -- power, for fault tests ---------------------------------------------------
+    def power_off(self, node: Node) -> bool:
+        """Pull the plug: SIGKILL the node's init (PID 1 of its PID
+        namespace), which the kernel follows by killing every process of the
+        node at once - no shutdown, no flush, no goodbye on the network.
+        False when it was off already.  Only this lab's own node process
+        (its pid file) is touched."""
+        pidfile = self.node_dir(node) / "nspawn.pid"
+        pid = pid_of(pidfile)
+        if pid is None or not alive(pidfile):
+            return False
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        for child in children:  # nspawn's one child is the node's init
+            os.kill(int(child), signal.SIGKILL)
+        stop(pidfile, timeout=10)  # nspawn itself, once its container is gone
+        return True
+
+    def power_on(self, node: Node) -> None:
+        """Boot a node that is off (its disk and cables are kept) and wait
+        for its SSH."""
+        self.start_node(node)
+        self.wait_ssh(node)
 
     def is_up(self) -> bool:
         return self.dir.exists() and all(alive(self.node_dir(n) / "nspawn.pid") for n in self.inv.nodes)

@@ -120,3 +120,11 @@ def test_lab_ssh_unknown_node(tmp_path):
     result = invoke("lab", "ssh", str(AIO), "nosuch")
     assert result.exit_code == 1
     assert "no node 'nosuch' in" in result.output and "(nodes: aio1)" in result.output
+
+
+def test_lab_power_unknown_node_and_state(tmp_path):
+    result = invoke("lab", "power", str(AIO), "off", "nosuch")
+    assert result.exit_code == 1
+    assert "no node 'nosuch' in" in result.output and "(nodes: aio1)" in result.output
+    result = invoke("lab", "power", str(AIO), "sideways", "aio1")
+    assert result.exit_code == 2 and "'sideways' is not one of 'off', 'on'" in result.output
