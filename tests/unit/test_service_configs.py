@@ -172,6 +172,13 @@ def test_instance_disks_in_ceph_when_the_cloud_runs_it(tmp_path, inventory, rbd)
         assert not {"images_type", "rbd_user", "rbd_secret_uuid", "images_rbd_pool"} & set(libvirt)
 
 
+@pytest.mark.parametrize(("inventory", "same_host"), [("aio.yml", "true"), ("multinode.yml", "false")])
+def test_resize_in_place_only_with_one_compute_node(tmp_path, inventory, same_host):
+    configs = render_configs(tmp_path, inventory, "nova", "[{path: nova.conf, content: \"{{ _nova_conf }}\"}]")
+    for files in configs.values():
+        assert files["nova.conf"]["DEFAULT"]["allow_resize_to_same_host"] == same_host
+
+
 CINDER_FILES = ("[{path: cinder.conf, content: \"{{ _cinder_conf | combine({_cinder_backend_name: "
                 "_cinder_backends[cinder_backend]}) }}\"}]")
 
