@@ -50,6 +50,7 @@ sys.path.insert(0, str(REPO))
 import openstack  # noqa: E402
 
 from stackwright.loader import load  # noqa: E402
+from stackwright.migrate import wait  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 DHCP_MARK = "STACKWRIGHT-DHCP"
@@ -94,16 +95,6 @@ class Pinger(threading.Thread):
         longest = max(b - a for a, b in itertools.pairwise(times))
         lost = max(0, round((until - since) / self.interval) - (len(times) - 2))
         return longest, lost
-
-
-def wait(what: str, probe: Any, timeout: float, interval: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(interval)
-    raise SystemExit(f"timed out waiting for {what}")
 
 
 def diskmarks(conn: Any, server: Any) -> list[str]:

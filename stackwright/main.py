@@ -170,6 +170,7 @@ def _register_commands() -> None:
     from .commands import deploy as deploy_cmd
     from .commands import lab as lab_cmd
     from .commands import plan as plan_cmd
+    from .commands import server as server_cmd
     from .commands import verify as verify_cmd
 
     cli.add_command(lab_cmd.lab)
@@ -178,6 +179,7 @@ def _register_commands() -> None:
     cli.add_command(plan_cmd.schema)
     cli.add_command(deploy_cmd.deploy)
     cli.add_command(verify_cmd.verify)
+    cli.add_command(server_cmd.server)
 
 
 _register_commands()

@@ -13,6 +13,7 @@ import click
 from .. import catalog, credentials, tempest
 from .. import secrets as secrets_mod
 from ..main import App, StackwrightError, inventory_argument, load_or_exit
+from ..model import Inventory
 from ..paths import secrets_file, work_dir
 from ..problems import InventoryError
 from ..verify import Options, Verify, table
@@ -40,16 +41,8 @@ def verify(app: App, inventory: Path, vault_password_file: Path | None, image: s
     floating IP ping from this machine, volume; then clean up.  Exits 1 when
     a step fails.  With --tempest: Tempest's smoke tests, reported as
     passed/failed/skipped with the reasons."""
-    import openstack  # slow to import: only here
-
     inv = load_or_exit(app, inventory, deploying=True)
-    try:
-        values = secrets_mod.read(secrets_file(inventory), vault_password_file)
-    except InventoryError as exc:
-        raise StackwrightError("; ".join(f"{exc.filename}: {p.message} ({p.fix})" for p in exc.problems)) from None
-    cloud = credentials.admin_cloud(inv, values["keystone_admin_password"])
-    conn = openstack.connect(**cloud["auth"], region_name=cloud["region_name"], interface=cloud["interface"],
-                             identity_api_version="3")
+    cloud, conn = admin_connection(inv, inventory, vault_password_file)
     if tempest_:
         _tempest(app, inventory, inv.cloud.name, conn, cloud, image, flavor, external_network, timeout, tempest_regex)
         return
@@ -63,6 +56,21 @@ def verify(app: App, inventory: Path, vault_password_file: Path | None, image: s
         app.err.print(f"verify failed: {', '.join(failed)}", style="bold red")
         sys.exit(1)
     app.console.print(f"cloud {inv.cloud.name!r} verified", style="green")
+
+
+def admin_connection(inv: Inventory, inventory: Path, vault_password_file: Path | None) -> tuple[dict[str, Any], Any]:
+    """The cloud's admin credentials (from the secrets file) and an
+    openstacksdk connection with them, through the public endpoints."""
+    import openstack  # slow to import: only here
+
+    try:
+        values = secrets_mod.read(secrets_file(inventory), vault_password_file)
+    except InventoryError as exc:
+        raise StackwrightError("; ".join(f"{exc.filename}: {p.message} ({p.fix})" for p in exc.problems)) from None
+    cloud = credentials.admin_cloud(inv, values["keystone_admin_password"])
+    conn = openstack.connect(**cloud["auth"], region_name=cloud["region_name"], interface=cloud["interface"],
+                             identity_api_version="3")
+    return cloud, conn
 
 
 def _tempest(app: App, inventory: Path, name: str, conn: Any, cloud: dict[str, Any], image: str, flavor: str,

@@ -1,0 +1,142 @@
+"""`server migrate`'s pre-checks and its reading of Nova's answers, against
+a fake of the few openstacksdk calls it makes (the real move is measured
+on the multinode lab by bench/migration.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace as NS
+from typing import Any
+
+import pytest
+
+from stackwright import migrate
+from stackwright.loader import load
+
+INVENTORIES = Path(__file__).resolve().parents[2] / "inventories"
+MULTINODE = load(INVENTORIES / "multinode.yml")  # compute nodes cmp1, cmp2; Ceph
+AIO = load(INVENTORIES / "aio.yml")
+
+
+@pytest.fixture(autouse=True)
+def no_waiting(monkeypatch):
+    monkeypatch.setattr(migrate.time, "sleep", lambda seconds: None)
+
+
+class FakeCompute:
+    """Servers and services as Nova would list them; the moves it is asked
+    for are recorded, and each get_server answers with the next state of
+    *timeline* (the last one repeats)."""
+
+    def __init__(self, server: NS, services: list[NS], timeline: list[dict[str, Any]] | None = None):
+        self.server, self._services, self.timeline = server, services, list(timeline or [])
+        self.calls: list[tuple[str, Any]] = []
+
+    def find_server(self, ref: str, ignore_missing: bool, all_projects: bool) -> NS | None:
+        return self.server if ref in (self.server.name, self.server.id) else None
+
+    def get_server(self, server_id: str) -> NS:
+        if self.timeline and self.calls:
+            state = self.timeline.pop(0) if len(self.timeline) > 1 else self.timeline[0]
+            self.server = NS(**{**vars(self.server), **state})
+        return self.server
+
+    def services(self, binary: str) -> list[NS]:
+        return self._services
+
+    def server_migrations(self, server_id: str) -> list[NS]:
+        return [NS(memory_total_bytes=100, memory_processed_bytes=40)]
+
+    def live_migrate_server(self, server_id: str, host: str | None, block_migration: bool) -> None:
+        self.calls.append(("live", (host, block_migration)))
+
+    def migrate_server(self, server_id: str, host: str | None) -> None:
+        self.calls.append(("cold", host))
+
+    def confirm_server_resize(self, server_id: str) -> None:
+        self.calls.append(("confirm", server_id))
+
+
+def svc(host: str, state: str = "up", status: str = "enabled", reason: str | None = None) -> NS:
+    return NS(host=host, state=state, status=status, disabled_reason=reason)
+
+
+def conn_with(status: str = "ACTIVE", host: str = "cmp1", task: str | None = None,
+              services: list[NS] | None = None, timeline: list[dict[str, Any]] | None = None) -> NS:
+    server = NS(id="1234", name="web1", status=status, compute_host=host, task_state=task)
+    return NS(compute=FakeCompute(server, services if services is not None else [svc("cmp1"), svc("cmp2")],
+                                  timeline))
+
+
+@pytest.mark.parametrize(("conn", "live", "to", "message"), [
+    (conn_with(), True, None, None),
+    (conn_with(status="SHUTOFF"), True, None,
+     "server web1 is SHUTOFF; a live migration needs it ACTIVE or PAUSED: migrate it cold (without --live)"),
+    (conn_with(status="ERROR"), False, None, "server web1 is ERROR; a cold migration needs it ACTIVE or SHUTOFF"),
+    (conn_with(task="migrating"), True, None, "server web1 is busy (migrating)"),
+    (conn_with(), True, "cmp1", "server web1 runs on cmp1 already"),
+    (conn_with(), True, "net1", "'net1' is not a compute node of cloud multinode (compute nodes: cmp1, cmp2)"),
+    (conn_with(services=[svc("cmp1"), svc("cmp2", status="disabled", reason="maintenance")]), True, "cmp2",
+     "target cmp2 has its compute service disabled (maintenance) (`openstack compute service set --enable cmp2"),
+    (conn_with(services=[svc("cmp1"), svc("cmp2", state="down")]), False, None,
+     "no other compute node can take server web1: cmp2 has its compute service down"),
+    (conn_with(services=[svc("cmp1", state="down"), svc("cmp2")]), True, "cmp2",
+     "its node cmp1 has its compute service down: a migration needs the source node running; if the node is "
+     "dead, evacuate the server instead"),
+    (conn_with(services=[svc("cmp1")]), True, "cmp2", "target cmp2 has no nova-compute registered"),
+], ids=["ok", "live-shutoff", "cold-error", "busy", "same-node", "not-compute", "target-disabled",
+        "no-other-node", "source-down", "target-unregistered"])
+def test_prechecks_name_what_is_missing(conn, live, to, message):
+    if message is None:
+        move = migrate.check(conn, MULTINODE, "web1", live, to)
+        assert (move.source, move.target, move.live, move.block) == ("cmp1", None, True, False)  # Ceph: no copy
+        return
+    with pytest.raises(migrate.Refused) as info:
+        migrate.check(conn, MULTINODE, "web1", live, to)
+    assert message in str(info.value)
+
+
+def test_unknown_server_and_one_compute_node():
+    with pytest.raises(migrate.Refused, match="no server 'nosuch' \\(by name or ID, in any project\\)"):
+        migrate.check(conn_with(), MULTINODE, "nosuch", True, None)
+    with pytest.raises(migrate.Refused, match="cloud aio has one compute node only"):
+        migrate.check(conn_with(host="aio1", services=[svc("aio1")]), AIO, "web1", False, None)
+
+
+def test_live_move_reports_progress_and_where_it_ended():
+    conn = conn_with(timeline=[{"task_state": "migrating"}, {"task_state": "migrating"},
+                               {"task_state": None, "compute_host": "cmp2"}])
+    said: list[str] = []
+    move = migrate.check(conn, MULTINODE, "web1", True, "cmp2")
+    result = migrate.run(conn, move, said.append, timeout=30)
+    assert conn.compute.calls == [("live", ("cmp2", False))]
+    assert result["to"] == "cmp2" and result["mode"] == "live" and result["status_after"] == "ACTIVE"
+    assert "ACTIVE, migrating on cmp1; memory 40% copied" in said
+
+
+def test_cold_move_is_confirmed():
+    conn = conn_with(timeline=[{"task_state": "resize_migrating", "status": "RESIZE"},
+                               {"task_state": None, "status": "VERIFY_RESIZE", "compute_host": "cmp2"},
+                               {"task_state": None, "status": "ACTIVE", "compute_host": "cmp2"}])
+    move = migrate.check(conn, MULTINODE, "web1", False, None)
+    result = migrate.run(conn, move, lambda msg: None, timeout=30)
+    assert conn.compute.calls == [("cold", None), ("confirm", "1234")]
+    assert (result["mode"], result["to"], result["status_after"]) == ("cold", "cmp2", "ACTIVE")
+
+
+def test_block_migration_without_shared_storage():
+    two = load(INVENTORIES / "multinode.yml")
+    no_ceph = two.model_copy(update={"cloud": two.cloud.model_copy(update={"services": two.cloud.services.model_copy(
+        update={"ceph": False})})})
+    assert migrate.check(conn_with(), no_ceph, "web1", True, None).block is True
+    assert migrate.check(conn_with(), no_ceph, "web1", False, None).block is False
+
+
+def test_a_move_nova_gives_up_on_is_reported(monkeypatch):
+    """The server stays where it was, with no task: the move failed."""
+    conn = conn_with(timeline=[{"task_state": None}])
+    move = migrate.check(conn, MULTINODE, "web1", True, "cmp2")
+    now = iter(range(0, 10_000, 6))
+    monkeypatch.setattr(migrate.time, "monotonic", lambda: float(next(now)))
+    with pytest.raises(migrate.Refused, match="Nova left server web1 on cmp1: the move failed"):
+        migrate.run(conn, move, lambda msg: None, timeout=600)
