@@ -169,6 +169,7 @@ def secrets(app: App, inventory: Path, force: bool) -> None:
 def _register_commands() -> None:
     from .commands import deploy as deploy_cmd
     from .commands import lab as lab_cmd
+    from .commands import node as node_cmd
     from .commands import plan as plan_cmd
     from .commands import server as server_cmd
     from .commands import verify as verify_cmd
@@ -180,6 +181,7 @@ def _register_commands() -> None:
     cli.add_command(deploy_cmd.deploy)
     cli.add_command(verify_cmd.verify)
     cli.add_command(server_cmd.server)
+    cli.add_command(node_cmd.node)
 
 
 _register_commands()

@@ -67,10 +67,10 @@ def check(conn: Any, inv: Inventory, ref: str, live: bool, to: str | None) -> Mo
         how = "migrate it cold (without --live)" if live and server.status == "SHUTOFF" else "start it first"
         raise Refused(f"server {server.name} is {server.status}; a {'live' if live else 'cold'} migration needs "
                       f"it {' or '.join(wanted)}: {how}")
-    why = _usable(services.get(source))
-    if why:
-        raise Refused(f"its node {source} {why}: a migration needs the source node running; if the node is "
-                      f"dead, evacuate the server instead")
+    # the source may be disabled (a drain disables it first), not down
+    if services.get(source) is None or services[source].state != "up":
+        raise Refused(f"its node {source} has its compute service down: a migration needs the source node "
+                      f"running; if the node is dead, evacuate the server instead")
     if to is not None:
         if to not in computes:
             raise Refused(f"{to!r} is not a compute node of cloud {inv.cloud.name} (compute nodes: "
@@ -145,3 +145,52 @@ def run(conn: Any, move: Move, say: Callable[[str], None], timeout: float = 900)
                        in ("ACTIVE", "SHUTOFF") and s, timeout)
     return {**asdict(move), "mode": mode, "to": server.compute_host, "status_after": server.status,
             "seconds": round(time.monotonic() - started, 1)}
+
+
+# -- a whole node ---------------------------------------------------------------
+
+
+def compute_service(conn: Any, inv: Inventory, node: str) -> Any:
+    """The nova-compute service of a compute node of this cloud, or Refused."""
+    computes = sorted(n.name for n in inv.nodes_with_role("compute"))
+    if node not in computes:
+        raise Refused(f"{node!r} is not a compute node of cloud {inv.cloud.name} (compute nodes: "
+                      f"{', '.join(computes)})")
+    svc = _services(conn).get(node)
+    if svc is None:
+        raise Refused(f"{node} has no nova-compute registered (deploy the node first)")
+    return svc
+
+
+def drain(conn: Any, inv: Inventory, node: str, say: Callable[[str], None],
+          timeout: float = 900) -> list[dict[str, Any]]:
+    """Disable the node's compute service (no new servers land there), then
+    move every server away: live when it runs, cold when it is shut off;
+    a server in another state is left and reported.  One row per server."""
+    svc = compute_service(conn, inv, node)
+    if svc.status == "enabled":
+        conn.compute.disable_service(svc, host=node, binary="nova-compute",
+                                     disabled_reason=f"stackwright node drain {time.strftime('%Y-%m-%d %H:%M')}")
+        say(f"{node}: compute service disabled, no new servers land there")
+    rows = []
+    for server in sorted(conn.compute.servers(all_projects=True, host=node), key=lambda s: s.name):
+        live = server.status in ("ACTIVE", "PAUSED")
+        try:
+            if server.status not in ("ACTIVE", "PAUSED", "SHUTOFF"):
+                raise Refused(f"it is {server.status}: only running, paused or shut-off servers are moved")
+            result = run(conn, check(conn, inv, server.id, live, None), say, timeout)
+            rows.append({"server": server.name, "id": server.id, "result": "moved", "mode": result["mode"],
+                         "to": result["to"], "seconds": result["seconds"]})
+        except Refused as exc:
+            say(f"{server.name}: not moved: {exc}")
+            rows.append({"server": server.name, "id": server.id, "result": "not moved", "reason": str(exc)})
+    return rows
+
+
+def enable(conn: Any, inv: Inventory, node: str) -> bool:
+    """Let servers land on the node again; False when it was enabled."""
+    svc = compute_service(conn, inv, node)
+    if svc.status == "enabled":
+        return False
+    conn.compute.enable_service(svc, host=node, binary="nova-compute")
+    return True

@@ -4,13 +4,31 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
 from .. import migrate as migrate_mod
 from ..main import App, StackwrightError, inventory_argument, load_or_exit
+from ..model import Inventory
 from .verify import admin_connection
+
+
+def session(app: App, inventory: Path, fmt: str,
+            vault_password_file: Path | None) -> tuple[Inventory, Any, Callable[[str], None]]:
+    """A day-2 command's inventory, admin connection (Nova microversion for
+    moves to a named host) and progress printer (silent with JSON)."""
+    inv = load_or_exit(app, inventory, deploying=True)
+    _cloud, conn = admin_connection(inv, inventory, vault_password_file)
+    conn.compute.default_microversion = migrate_mod.MICROVERSION
+
+    def say(msg: str) -> None:
+        if fmt != "json":
+            app.console.print(f"[{time.strftime('%H:%M:%S')}] {msg}", markup=False, highlight=False)
+
+    return inv, conn, say
 
 
 @click.group()
@@ -36,11 +54,7 @@ def migrate(app: App, inventory: Path, name: str, live: bool, target: str | None
     was, ACTIVE or SHUTOFF).  Pre-checks name what is missing before Nova
     is asked; without shared instance storage a live move copies the disk
     too (block migration)."""
-    inv = load_or_exit(app, inventory, deploying=True)
-    _cloud, conn = admin_connection(inv, inventory, vault_password_file)
-    conn.compute.default_microversion = migrate_mod.MICROVERSION
-    say = (lambda msg: None) if fmt == "json" else (
-        lambda msg: app.console.print(f"[{time.strftime('%H:%M:%S')}] {msg}", markup=False, highlight=False))
+    inv, conn, say = session(app, inventory, fmt, vault_password_file)
     try:
         move = migrate_mod.check(conn, inv, name, live, target)
         result = migrate_mod.run(conn, move, say, timeout)

@@ -57,6 +57,47 @@ class FakeCompute:
         self.calls.append(("confirm", server_id))
 
 
+class FakeNodeCompute(FakeCompute):
+    """Several servers on cmp1; each move lands on cmp2 at once."""
+
+    def __init__(self, servers: list[NS], services: list[NS]):
+        super().__init__(servers[0], services)
+        self.all = {s.id: s for s in servers}
+
+    def servers(self, all_projects: bool, host: str) -> list[NS]:
+        return [s for s in self.all.values() if s.compute_host == host]
+
+    def find_server(self, ref: str, ignore_missing: bool, all_projects: bool) -> NS | None:
+        return self.all.get(ref)
+
+    def get_server(self, server_id: str) -> NS:
+        return self.all[server_id]
+
+    def _moved(self, server_id: str, status: str) -> None:
+        self.all[server_id] = NS(**{**vars(self.all[server_id]), "compute_host": "cmp2", "status": status})
+
+    def live_migrate_server(self, server_id: str, host: str | None, block_migration: bool) -> None:
+        super().live_migrate_server(server_id, host, block_migration)
+        self._moved(server_id, self.all[server_id].status)
+
+    def migrate_server(self, server_id: str, host: str | None) -> None:
+        super().migrate_server(server_id, host)
+        self.before = self.all[server_id].status
+        self._moved(server_id, "VERIFY_RESIZE")
+
+    def confirm_server_resize(self, server_id: str) -> None:
+        super().confirm_server_resize(server_id)
+        self._moved(server_id, self.before)
+
+    def disable_service(self, service: NS, host: str, binary: str, disabled_reason: str) -> None:
+        self.calls.append(("disable", (host, disabled_reason.split(" 20")[0])))
+        service.status, service.disabled_reason = "disabled", disabled_reason
+
+    def enable_service(self, service: NS, host: str, binary: str) -> None:
+        self.calls.append(("enable", host))
+        service.status = "enabled"
+
+
 def svc(host: str, state: str = "up", status: str = "enabled", reason: str | None = None) -> NS:
     return NS(host=host, state=state, status=status, disabled_reason=reason)
 
@@ -140,3 +181,33 @@ def test_a_move_nova_gives_up_on_is_reported(monkeypatch):
     monkeypatch.setattr(migrate.time, "monotonic", lambda: float(next(now)))
     with pytest.raises(migrate.Refused, match="Nova left server web1 on cmp1: the move failed"):
         migrate.run(conn, move, lambda msg: None, timeout=600)
+
+
+def test_drain_disables_the_node_and_moves_every_server_the_right_way():
+    servers = [NS(id=f"id-{name}", name=name, status=status, compute_host="cmp1", task_state=None)
+               for name, status in (("a-running", "ACTIVE"), ("b-off", "SHUTOFF"), ("c-broken", "ERROR"))]
+    services = [svc("cmp1"), svc("cmp2")]
+    conn = NS(compute=FakeNodeCompute(servers, services))
+    said: list[str] = []
+    rows = migrate.drain(conn, MULTINODE, "cmp1", said.append, timeout=30)
+    assert conn.compute.calls[0] == ("disable", ("cmp1", "stackwright node drain"))
+    assert ("live", (None, False)) in conn.compute.calls and ("cold", None) in conn.compute.calls
+    assert [(r["server"], r["result"], r.get("mode"), r.get("to")) for r in rows] == [
+        ("a-running", "moved", "live", "cmp2"), ("b-off", "moved", "cold", "cmp2"),
+        ("c-broken", "not moved", None, None)]
+    assert "only running, paused or shut-off servers are moved" in rows[2]["reason"]
+    assert conn.compute.all["id-b-off"].status == "SHUTOFF"  # a cold move keeps the server's state
+    # a second drain finds the node disabled and only the broken server
+    again = migrate.drain(conn, MULTINODE, "cmp1", said.append, timeout=30)
+    assert [r["server"] for r in again] == ["c-broken"]
+    assert [c for c in conn.compute.calls if c[0] == "disable"] == [("disable", ("cmp1", "stackwright node drain"))]
+    assert migrate.enable(conn, MULTINODE, "cmp1") is True and migrate.enable(conn, MULTINODE, "cmp1") is False
+
+
+def test_drain_refuses_what_is_not_a_compute_node_of_the_cloud():
+    conn = NS(compute=FakeNodeCompute([NS(id="x", name="x", status="ACTIVE", compute_host="cmp1", task_state=None)],
+                                      [svc("cmp1")]))
+    with pytest.raises(migrate.Refused, match="'ctl1' is not a compute node of cloud multinode"):
+        migrate.drain(conn, MULTINODE, "ctl1", lambda msg: None)
+    with pytest.raises(migrate.Refused, match="cmp2 has no nova-compute registered"):
+        migrate.enable(conn, MULTINODE, "cmp2")
