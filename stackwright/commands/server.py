@@ -50,8 +50,8 @@ def server() -> None:
 def migrate(app: App, inventory: Path, name: str, live: bool, target: str | None, fmt: str, timeout: int,
             vault_password_file: Path | None) -> None:
     """Move SERVER (name or ID) to another compute node of INVENTORY's cloud,
-    live or cold (a cold move is confirmed: the server ends where it
-    was, ACTIVE or SHUTOFF).  Pre-checks name what is missing before Nova
+    live or cold (a cold move is confirmed: the server ends in the state
+    it had, ACTIVE or SHUTOFF).  Pre-checks name what is missing before Nova
     is asked; without shared instance storage a live move copies the disk
     too (block migration)."""
     inv, conn, say = session(app, inventory, fmt, vault_password_file)
