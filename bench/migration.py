@@ -47,10 +47,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import openstack  # noqa: E402
-
+from stackwright import credentials, secrets  # noqa: E402
 from stackwright.loader import load  # noqa: E402
 from stackwright.migrate import wait  # noqa: E402
+from stackwright.paths import secrets_file  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 DHCP_MARK = "STACKWRIGHT-DHCP"
@@ -155,8 +155,7 @@ def main() -> None:
     computes = sorted(n.name for n in inv.nodes_with_role("compute"))
     if len(computes) < 2:
         raise SystemExit(f"{args.inventory}: live migration needs two compute nodes, it has {computes}")
-    clouds = args.inventory.with_name("clouds.yaml")
-    conn = openstack.connect(cloud=inv.cloud.name, load_yaml_config=True, config_files=[str(clouds)])
+    _cloud, conn = credentials.connect(inv, secrets.read(secrets_file(args.inventory))["keystone_admin_password"])
     conn.compute.default_microversion = "2.30"  # a target host in live migration
     image = conn.image.find_image("stackwright-testguest", ignore_missing=False)
     flavor = conn.compute.find_flavor("m1.nano", ignore_missing=False)

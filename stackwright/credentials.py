@@ -39,6 +39,17 @@ def admin_cloud(inv: Inventory, password: str) -> dict[str, Any]:
     }
 
 
+def connect(inv: Inventory, password: str) -> tuple[dict[str, Any], Any]:
+    """The admin cloud entry and an openstacksdk connection with it, through
+    the public endpoints."""
+    import openstack  # slow to import: only here
+
+    cloud = admin_cloud(inv, password)
+    conn = openstack.connect(**cloud["auth"], region_name=cloud["region_name"], interface=cloud["interface"],
+                             identity_api_version="3")
+    return cloud, conn
+
+
 def write(inv: Inventory, inventory_file: Path, password: str) -> tuple[Path, Path]:
     folder = inventory_file.resolve().parent
     clouds_path = folder / "clouds.yaml"

@@ -142,6 +142,14 @@ def render(app: App, inventory: Path, output: Path, lab: bool) -> None:
     app.console.print(f"rendered {inventory} into {output}/ ({len(written)} file(s) changed)")
 
 
+def read_secrets(inventory: Path, vault_password_file: Path | None) -> dict[str, Any]:
+    """The inventory's secrets, or the problems with its secrets file as an error."""
+    try:
+        return secrets_mod.read(secrets_file(inventory), vault_password_file)
+    except InventoryError as exc:
+        raise StackwrightError("; ".join(f"{exc.filename}: {p.message} ({p.fix})" for p in exc.problems)) from None
+
+
 @cli.command()
 @inventory_argument
 @click.option("--force", is_flag=True, help="Replace an existing secrets file (the old one is kept as .bak).")

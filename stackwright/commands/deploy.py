@@ -11,10 +11,9 @@ import click
 from .. import catalog, credentials, orchestrate
 from .. import secrets as secrets_mod
 from ..lab import Lab, adapt
-from ..main import App, StackwrightError, inventory_argument, load_or_exit
+from ..main import App, StackwrightError, inventory_argument, load_or_exit, read_secrets
 from ..model import Inventory
 from ..paths import data_dir, secrets_file, work_dir
-from ..problems import InventoryError
 from ..render import render
 from ..runner import run_playbook, summary_table
 
@@ -45,10 +44,7 @@ def deploy(app: App, inventory: Path, private_key: Path | None, vault_password_f
         app.console.print(f"generated the secrets file {secrets_path} (mode 0600)")
     elif added := secrets_mod.complete(secrets_path):
         app.console.print(f"added {len(added)} new secret(s) to {secrets_path}: {', '.join(added)}")
-    try:
-        values = secrets_mod.read(secrets_path, vault_password_file)
-    except InventoryError as exc:
-        raise StackwrightError("; ".join(f"{exc.filename}: {p.message} ({p.fix})" for p in exc.problems)) from None
+    values = read_secrets(inventory, vault_password_file)
     work = work_dir(inventory, inv.cloud.name)
     known_hosts = None
     lab = Lab(inv)

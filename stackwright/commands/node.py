@@ -9,10 +9,10 @@ from pathlib import Path
 import click
 from rich.table import Table
 
+from .. import credentials
 from .. import migrate as migrate_mod
-from ..main import App, StackwrightError, inventory_argument, load_or_exit
+from ..main import App, StackwrightError, inventory_argument, load_or_exit, read_secrets
 from .server import session
-from .verify import admin_connection
 
 _vault = click.option("--vault-password-file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
                       envvar="STACKWRIGHT_VAULT_PASSWORD_FILE", help="Password file of a vault-encrypted secrets file.")
@@ -66,7 +66,7 @@ def drain(app: App, inventory: Path, name: str, fmt: str, timeout: int, vault_pa
 def enable(app: App, inventory: Path, name: str, vault_password_file: Path | None) -> None:
     """Let servers land on compute NODE again (after a drain)."""
     inv = load_or_exit(app, inventory, deploying=True)
-    _cloud, conn = admin_connection(inv, inventory, vault_password_file)
+    _cloud, conn = credentials.connect(inv, read_secrets(inventory, vault_password_file)["keystone_admin_password"])
     try:
         changed = migrate_mod.enable(conn, inv, name)
     except migrate_mod.Refused as exc:

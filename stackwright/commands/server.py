@@ -10,10 +10,10 @@ from typing import Any
 
 import click
 
+from .. import credentials
 from .. import migrate as migrate_mod
-from ..main import App, StackwrightError, inventory_argument, load_or_exit
+from ..main import App, StackwrightError, inventory_argument, load_or_exit, read_secrets
 from ..model import Inventory
-from .verify import admin_connection
 
 
 def session(app: App, inventory: Path, fmt: str,
@@ -21,7 +21,7 @@ def session(app: App, inventory: Path, fmt: str,
     """A day-2 command's inventory, admin connection (Nova microversion for
     moves to a named host) and progress printer (silent with JSON)."""
     inv = load_or_exit(app, inventory, deploying=True)
-    _cloud, conn = admin_connection(inv, inventory, vault_password_file)
+    _cloud, conn = credentials.connect(inv, read_secrets(inventory, vault_password_file)["keystone_admin_password"])
     conn.compute.default_microversion = migrate_mod.MICROVERSION
 
     def say(msg: str) -> None:

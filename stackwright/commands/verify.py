@@ -11,11 +11,8 @@ from typing import Any
 import click
 
 from .. import catalog, credentials, tempest
-from .. import secrets as secrets_mod
-from ..main import App, StackwrightError, inventory_argument, load_or_exit
-from ..model import Inventory
-from ..paths import secrets_file, work_dir
-from ..problems import InventoryError
+from ..main import App, StackwrightError, inventory_argument, load_or_exit, read_secrets
+from ..paths import work_dir
 from ..verify import Options, Verify, table
 
 
@@ -42,7 +39,7 @@ def verify(app: App, inventory: Path, vault_password_file: Path | None, image: s
     a step fails.  With --tempest: Tempest's smoke tests, reported as
     passed/failed/skipped with the reasons."""
     inv = load_or_exit(app, inventory, deploying=True)
-    cloud, conn = admin_connection(inv, inventory, vault_password_file)
+    cloud, conn = credentials.connect(inv, read_secrets(inventory, vault_password_file)["keystone_admin_password"])
     if tempest_:
         _tempest(app, inventory, inv.cloud.name, conn, cloud, image, flavor, external_network, timeout, tempest_regex)
         return
@@ -56,21 +53,6 @@ def verify(app: App, inventory: Path, vault_password_file: Path | None, image: s
         app.err.print(f"verify failed: {', '.join(failed)}", style="bold red")
         sys.exit(1)
     app.console.print(f"cloud {inv.cloud.name!r} verified", style="green")
-
-
-def admin_connection(inv: Inventory, inventory: Path, vault_password_file: Path | None) -> tuple[dict[str, Any], Any]:
-    """The cloud's admin credentials (from the secrets file) and an
-    openstacksdk connection with them, through the public endpoints."""
-    import openstack  # slow to import: only here
-
-    try:
-        values = secrets_mod.read(secrets_file(inventory), vault_password_file)
-    except InventoryError as exc:
-        raise StackwrightError("; ".join(f"{exc.filename}: {p.message} ({p.fix})" for p in exc.problems)) from None
-    cloud = credentials.admin_cloud(inv, values["keystone_admin_password"])
-    conn = openstack.connect(**cloud["auth"], region_name=cloud["region_name"], interface=cloud["interface"],
-                             identity_api_version="3")
-    return cloud, conn
 
 
 def _tempest(app: App, inventory: Path, name: str, conn: Any, cloud: dict[str, Any], image: str, flavor: str,
