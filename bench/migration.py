@@ -160,8 +160,12 @@ def main() -> None:
     image = conn.image.find_image("stackwright-testguest", ignore_missing=False)
     flavor = conn.compute.find_flavor("m1.nano", ignore_missing=False)
     net = conn.network.find_network("demo-net", ignore_missing=False)
+    group = conn.network.create_security_group(name="bench-migration", description="bench/migration.py: ping")
+    conn.network.create_security_group_rule(security_group_id=group.id, direction="ingress", ethertype="IPv4",
+                                            protocol="icmp")
     server = conn.compute.create_server(name="bench-migration", image_id=image.id, flavor_id=flavor.id,
-                                        networks=[{"uuid": net.id}], availability_zone=f"nova:{computes[0]}")
+                                        networks=[{"uuid": net.id}], security_groups=[{"name": group.name}],
+                                        availability_zone=f"nova:{computes[0]}")
     fip = None
     moves: list[dict[str, Any]] = []
     evacuations: list[dict[str, Any]] = []
@@ -207,6 +211,8 @@ def main() -> None:
         if fip is not None:
             conn.network.delete_ip(fip)
         conn.compute.delete_server(server)
+        conn.compute.wait_for_delete(server, wait=300)
+        conn.network.delete_security_group(group)
     doc = {
         "inventory": inv.cloud.name, "date": time.strftime("%Y-%m-%d"), "transport": "libvirt TLS + QEMU native TLS",
         "storage": "Ceph RBD (pool vms)" if inv.cloud.services.ceph else "local disks: block migration",
