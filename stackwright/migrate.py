@@ -173,7 +173,9 @@ def drain(conn: Any, inv: Inventory, node: str, say: Callable[[str], None],
                                      disabled_reason=f"stackwright node drain {time.strftime('%Y-%m-%d %H:%M')}")
         say(f"{node}: compute service disabled, no new servers land there")
     rows = []
-    for server in sorted(conn.compute.servers(all_projects=True, host=node), key=lambda s: s.name):
+    # the SDK's filter is compute_host (the API's host); checked again here
+    found = [s for s in conn.compute.servers(all_projects=True, compute_host=node) if s.compute_host == node]
+    for server in sorted(found, key=lambda s: s.name):
         live = server.status in ("ACTIVE", "PAUSED")
         try:
             if server.status not in ("ACTIVE", "PAUSED", "SHUTOFF"):

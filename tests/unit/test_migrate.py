@@ -64,8 +64,8 @@ class FakeNodeCompute(FakeCompute):
         super().__init__(servers[0], services)
         self.all = {s.id: s for s in servers}
 
-    def servers(self, all_projects: bool, host: str) -> list[NS]:
-        return [s for s in self.all.values() if s.compute_host == host]
+    def servers(self, all_projects: bool, compute_host: str) -> list[NS]:
+        return [s for s in self.all.values() if s.compute_host == compute_host]
 
     def find_server(self, ref: str, ignore_missing: bool, all_projects: bool) -> NS | None:
         return self.all.get(ref)
