@@ -3,6 +3,7 @@ the operator's credentials."""
 
 from __future__ import annotations
 
+import difflib
 import functools
 from pathlib import Path
 
@@ -18,6 +19,20 @@ from ..render import render
 from ..runner import run_playbook, summary_table
 
 
+def _phases(value: str | None) -> str | None:
+    """--tags: only phases the catalog knows (an unknown tag would run
+    nothing and say nothing)."""
+    if value is None:
+        return None
+    known = catalog.phases()
+    for tag in (t.strip() for t in value.split(",")):
+        if tag not in known:
+            close = difflib.get_close_matches(tag.replace("-", "_"), known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise click.BadParameter(f"no phase {tag!r}; {hint}phases: {', '.join(known)}")
+    return value
+
+
 @click.command()
 @inventory_argument
 @click.option("--private-key", type=click.Path(path_type=Path, dir_okay=False, exists=True),
@@ -26,7 +41,8 @@ from ..runner import run_playbook, summary_table
 @click.option("--vault-password-file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
               envvar="STACKWRIGHT_VAULT_PASSWORD_FILE", help="Password file of a vault-encrypted secrets file.")
 @click.option("--limit", help="Only these hosts or groups (Ansible --limit pattern).")
-@click.option("--tags", help=f"Only these phases, comma-separated ({', '.join(catalog.phases())}).")
+@click.option("--tags", callback=lambda ctx, param, value: _phases(value),
+              help=f"Only these phases, comma-separated ({', '.join(catalog.phases())}).")
 @click.option("--mitogen", is_flag=True, envvar="STACKWRIGHT_MITOGEN",
               help="Run the tasks through Mitogen: about 5x less overhead per task (see docs/benchmarks.md), "
                    "but a third-party Ansible strategy plugin that ansible-core deprecates, so opt-in only.")

@@ -122,6 +122,13 @@ def test_lab_ssh_unknown_node(tmp_path):
     assert "no node 'nosuch' in" in result.output and "(nodes: aio1)" in result.output
 
 
+def test_deploy_refuses_an_unknown_phase_before_touching_anything():
+    result = invoke("deploy", str(AIO), "--tags", "network,post-deploy")
+    assert result.exit_code == 2
+    assert "no phase 'post-deploy'; did you mean 'post_deploy'?" in result.output
+    assert "deploying" not in result.output
+
+
 def test_lab_power_unknown_node_and_state(tmp_path):
     result = invoke("lab", "power", str(AIO), "off", "nosuch")
     assert result.exit_code == 1
