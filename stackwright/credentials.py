@@ -3,7 +3,6 @@ to the inventory, mode 0600.  Other clouds in an existing clouds.yaml stay."""
 
 from __future__ import annotations
 
-import os
 import shlex
 from io import StringIO
 from pathlib import Path
@@ -13,14 +12,7 @@ from ruamel.yaml import YAML
 
 from . import catalog
 from .model import Inventory
-
-
-def _write_private(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+from .secrets import write_private
 
 
 def admin_cloud(inv: Inventory, password: str) -> dict[str, Any]:
@@ -62,7 +54,7 @@ def write(inv: Inventory, inventory_file: Path, password: str) -> tuple[Path, Pa
     data.setdefault("clouds", {})[inv.cloud.name] = admin_cloud(inv, password)
     buf = StringIO()
     yaml.dump(data, buf)
-    _write_private(clouds_path, buf.getvalue())
+    write_private(clouds_path, buf.getvalue())
     auth = admin_cloud(inv, password)["auth"]
     rc = folder / f"{inv.cloud.name}-openrc.sh"
     lines = [
@@ -78,5 +70,5 @@ def write(inv: Inventory, inventory_file: Path, password: str) -> tuple[Path, Pa
         "export OS_IDENTITY_API_VERSION=3",
         "",
     ]
-    _write_private(rc, "\n".join(lines))
+    write_private(rc, "\n".join(lines))
     return clouds_path, rc

@@ -48,6 +48,11 @@ def inventory_argument(f: F) -> F:
     )(f)
 
 
+vault_password_option = click.option(
+    "--vault-password-file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    envvar="STACKWRIGHT_VAULT_PASSWORD_FILE", help="Password file of a vault-encrypted secrets file.")
+
+
 def _sorted(problems: list[Problem]) -> list[Problem]:
     return sorted(problems, key=lambda p: (p.severity != "error", p.line or 0))
 

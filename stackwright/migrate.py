@@ -51,13 +51,22 @@ def _usable(svc: Any) -> str | None:
     return None
 
 
+def _compute_nodes(inv: Inventory, node: str | None = None) -> list[str]:
+    """The cloud's compute nodes; Refused when *node* is not one of them."""
+    computes = sorted(n.name for n in inv.nodes_with_role("compute"))
+    if node is not None and node not in computes:
+        raise Refused(f"{node!r} is not a compute node of cloud {inv.cloud.name} (compute nodes: "
+                      f"{', '.join(computes)})")
+    return computes
+
+
 def check(conn: Any, inv: Inventory, ref: str, live: bool, to: str | None) -> Move:
     """The move to make, or Refused naming what stands in the way."""
     server = conn.compute.find_server(ref, ignore_missing=True, all_projects=True)
     if server is None:
         raise Refused(f"no server {ref!r} (by name or ID, in any project)")
     server = conn.compute.get_server(server.id)
-    computes = sorted(n.name for n in inv.nodes_with_role("compute"))
+    computes = _compute_nodes(inv, to)
     services = _services(conn)
     source = server.compute_host
     if server.task_state:
@@ -72,9 +81,6 @@ def check(conn: Any, inv: Inventory, ref: str, live: bool, to: str | None) -> Mo
         raise Refused(f"its node {source} has its compute service down: a migration needs the source node "
                       f"running; if the node is dead, evacuate the server instead")
     if to is not None:
-        if to not in computes:
-            raise Refused(f"{to!r} is not a compute node of cloud {inv.cloud.name} (compute nodes: "
-                          f"{', '.join(computes)})")
         if to == source:
             raise Refused(f"server {server.name} runs on {to} already")
         why = _usable(services.get(to))
@@ -152,10 +158,7 @@ def run(conn: Any, move: Move, say: Callable[[str], None], timeout: float = 900)
 
 def compute_service(conn: Any, inv: Inventory, node: str) -> Any:
     """The nova-compute service of a compute node of this cloud, or Refused."""
-    computes = sorted(n.name for n in inv.nodes_with_role("compute"))
-    if node not in computes:
-        raise Refused(f"{node!r} is not a compute node of cloud {inv.cloud.name} (compute nodes: "
-                      f"{', '.join(computes)})")
+    _compute_nodes(inv, node)
     svc = _services(conn).get(node)
     if svc is None:
         raise Refused(f"{node} has no nova-compute registered (deploy the node first)")

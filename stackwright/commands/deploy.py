@@ -12,7 +12,7 @@ import click
 from .. import catalog, credentials, orchestrate
 from .. import secrets as secrets_mod
 from ..lab import Lab, adapt
-from ..main import App, StackwrightError, inventory_argument, load_or_exit, read_secrets
+from ..main import App, StackwrightError, inventory_argument, load_or_exit, read_secrets, vault_password_option
 from ..model import Inventory
 from ..paths import data_dir, secrets_file, work_dir
 from ..render import render
@@ -38,8 +38,7 @@ def _phases(value: str | None) -> str | None:
 @click.option("--private-key", type=click.Path(path_type=Path, dir_okay=False, exists=True),
               envvar="STACKWRIGHT_PRIVATE_KEY",
               help="SSH key Ansible uses (default: the lab's key when INVENTORY's lab is up, else your SSH setup).")
-@click.option("--vault-password-file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              envvar="STACKWRIGHT_VAULT_PASSWORD_FILE", help="Password file of a vault-encrypted secrets file.")
+@vault_password_option
 @click.option("--limit", help="Only these hosts or groups (Ansible --limit pattern).")
 @click.option("--tags", callback=lambda ctx, param, value: _phases(value),
               help=f"Only these phases, comma-separated ({', '.join(catalog.phases())}).")

@@ -9,13 +9,9 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from .. import credentials
 from .. import migrate as migrate_mod
-from ..main import App, StackwrightError, inventory_argument, load_or_exit, read_secrets
+from ..main import App, StackwrightError, inventory_argument, vault_password_option
 from .server import session
-
-_vault = click.option("--vault-password-file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-                      envvar="STACKWRIGHT_VAULT_PASSWORD_FILE", help="Password file of a vault-encrypted secrets file.")
 
 
 @click.group()
@@ -29,7 +25,7 @@ def node() -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--timeout", default=900, show_default=True, type=click.IntRange(30, 7200),
               help="Seconds each server's move may take.")
-@_vault
+@vault_password_option
 @click.pass_obj
 def drain(app: App, inventory: Path, name: str, fmt: str, timeout: int, vault_password_file: Path | None) -> None:
     """Empty compute NODE for maintenance: disable its compute service (with
@@ -61,12 +57,11 @@ def drain(app: App, inventory: Path, name: str, fmt: str, timeout: int, vault_pa
 @node.command()
 @inventory_argument
 @click.argument("name", metavar="NODE")
-@_vault
+@vault_password_option
 @click.pass_obj
 def enable(app: App, inventory: Path, name: str, vault_password_file: Path | None) -> None:
     """Let servers land on compute NODE again (after a drain)."""
-    inv = load_or_exit(app, inventory, deploying=True)
-    _cloud, conn = credentials.connect(inv, read_secrets(inventory, vault_password_file)["keystone_admin_password"])
+    inv, conn, _say = session(app, inventory, "text", vault_password_file)
     try:
         changed = migrate_mod.enable(conn, inv, name)
     except migrate_mod.Refused as exc:

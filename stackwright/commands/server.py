@@ -12,7 +12,7 @@ import click
 
 from .. import credentials
 from .. import migrate as migrate_mod
-from ..main import App, StackwrightError, inventory_argument, load_or_exit, read_secrets
+from ..main import App, StackwrightError, inventory_argument, load_or_exit, read_secrets, vault_password_option
 from ..model import Inventory
 
 
@@ -44,8 +44,7 @@ def server() -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--timeout", default=900, show_default=True, type=click.IntRange(30, 7200),
               help="Seconds the move may take.")
-@click.option("--vault-password-file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              envvar="STACKWRIGHT_VAULT_PASSWORD_FILE", help="Password file of a vault-encrypted secrets file.")
+@vault_password_option
 @click.pass_obj
 def migrate(app: App, inventory: Path, name: str, live: bool, target: str | None, fmt: str, timeout: int,
             vault_password_file: Path | None) -> None:

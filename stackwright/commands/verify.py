@@ -11,15 +11,14 @@ from typing import Any
 import click
 
 from .. import catalog, credentials, tempest
-from ..main import App, StackwrightError, inventory_argument, load_or_exit, read_secrets
+from ..main import App, StackwrightError, inventory_argument, load_or_exit, read_secrets, vault_password_option
 from ..paths import work_dir
 from ..verify import Options, Verify, table
 
 
 @click.command()
 @inventory_argument
-@click.option("--vault-password-file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              envvar="STACKWRIGHT_VAULT_PASSWORD_FILE", help="Password file of a vault-encrypted secrets file.")
+@vault_password_option
 @click.option("--image", default=Options.image, show_default=True, help="Image of the test server.")
 @click.option("--flavor", default=Options.flavor, show_default=True, help="Flavor of the test server.")
 @click.option("--network", default=Options.network, show_default=True, help="Tenant network of the test server.")
