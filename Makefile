@@ -4,7 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SW := $(VENV)/bin/stackwright
 INVENTORY ?= inventories/aio.yml
-HOST_PACKAGES := python3-venv python3-pip systemd-container debootstrap apt-cacher-ng iptables openssh-client iproute2 graphviz openvswitch-switch ethtool iputils-ping
+# fence-agents and ipmitool fence nodes through their BMCs (node evacuate,
+# node power); openipmi simulates the lab nodes' BMCs
+HOST_PACKAGES := python3-venv python3-pip systemd-container debootstrap apt-cacher-ng iptables openssh-client iproute2 graphviz openvswitch-switch ethtool iputils-ping fence-agents ipmitool openipmi
 # for the tests only: Horizon is logged into with a headless browser; the
 # Tempest workspace set-up runs the real `tempest init`
 TEST_HOST_PACKAGES := chromium chromium-driver tempest

@@ -140,6 +140,17 @@ def _nodes_unique(inv: Inventory) -> Iterator[Problem]:
                     "every NIC has its own MAC address",
                 )
             macs.setdefault(mac, (i, j))
+    # one BMC powers one node: two nodes sharing one would fence each other
+    bmcs: dict[tuple[str, int], int] = {}
+    for i, node in enumerate(inv.nodes):
+        if node.fence is None:
+            continue
+        where = (node.fence.address, node.fence.port)
+        if where in bmcs:
+            yield Problem(("nodes", i, "fence"),
+                          f"fence device {where[0]}:{where[1]} is already nodes[{bmcs[where]}]'s",
+                          "give each node its own BMC address (or port)")
+        bmcs.setdefault(where, i)
 
 
 def _node_interfaces(inv: Inventory) -> Iterator[Problem]:

@@ -192,10 +192,117 @@ def drain(conn: Any, inv: Inventory, node: str, say: Callable[[str], None],
     return rows
 
 
-def enable(conn: Any, inv: Inventory, node: str) -> bool:
-    """Let servers land on the node again; False when it was enabled."""
+# -- a dead node -------------------------------------------------------------
+
+# What Nova evacuates (Zed: vm_state active, stopped or error).
+EVACUABLE = ("ACTIVE", "SHUTOFF", "ERROR")
+Power = Callable[[str], str]  # the node's fence device: "status"|"on"|"off" -> "on"|"off"
+
+
+def evacuate(conn: Any, inv: Inventory, node: str, power: Power, fence: bool, say: Callable[[str], None],
+             timeout: float = 900) -> list[dict[str, Any]]:
+    """Rebuild every server of a dead compute node on the others.
+
+    Refused unless the node is off for sure: its fence device says so (with
+    *fence*, after powering it off).  Evacuating a node that still runs
+    would start its servers a second time, on the same disks.  Then Nova is
+    told at once (forced down, instead of waiting for missed heartbeats),
+    the node is disabled so that nothing lands there when it returns, and
+    the servers are rebuilt elsewhere, all at the same time; one row each."""
     svc = compute_service(conn, inv, node)
+    _fenced(node, svc, power, fence, say)
+    if not svc.is_forced_down:
+        conn.compute.update_service_forced_down(svc, node, "nova-compute", True)
+        say(f"{node}: compute service forced down")
     if svc.status == "enabled":
-        return False
-    conn.compute.enable_service(svc, host=node, binary="nova-compute")
-    return True
+        conn.compute.disable_service(svc, host=node, binary="nova-compute",
+                                     disabled_reason=f"stackwright node evacuate {time.strftime('%Y-%m-%d %H:%M')}")
+    rows: dict[str, dict[str, Any]] = {}
+    found = [s for s in conn.compute.servers(all_projects=True, compute_host=node) if s.compute_host == node]
+    started = time.monotonic()
+    for server in sorted(found, key=lambda s: s.name):
+        row = {"server": server.name, "id": server.id, "status_before": server.status}
+        why = (f"it is {server.status} with a task ({server.task_state}) its dead node will never finish; "
+               f"`openstack server set --state error --auto-approve {server.id}` lets Nova evacuate it "
+               f"(it comes back ACTIVE)"
+               if server.task_state else
+               f"it is {server.status}: Nova evacuates {', '.join(EVACUABLE)} servers"
+               if server.status not in EVACUABLE else None)
+        if why:
+            rows[server.id] = {**row, "result": "not evacuated", "reason": why}
+            continue
+        conn.compute.evacuate_server(server.id)
+        say(f"{server.name}: evacuation requested")
+        rows[server.id] = {**row, "result": "pending"}
+    try:
+        wait(f"the servers of {node} to be rebuilt elsewhere",
+             lambda: _rebuilt(conn, node, rows, started, say), timeout, interval=2)
+    except Refused:
+        for row in rows.values():
+            if row["result"] == "pending":
+                row.update(result="failed", reason=f"not rebuilt within {timeout:.0f} s")
+    return list(rows.values())
+
+
+def _fenced(node: str, svc: Any, power: Power, fence: bool, say: Callable[[str], None]) -> None:
+    """Return once the node's BMC reports it off; Refused when it is on and
+    *fence* does not allow powering it off."""
+    if power("status") == "on":
+        if not fence:
+            alive = ("its compute service is up: the node works, drain it instead (`stackwright node drain`)"
+                     if svc.state == "up" else "its compute service is down, but the node may still run servers")
+            raise Refused(f"{node} is powered on (its BMC says so) and {alive}. Evacuating a running node starts "
+                          f"its servers twice on the same disks; to power it off through its BMC first, add --fence")
+        say(f"{node}: powering off through its BMC")
+        if power("off") != "off" or power("status") != "off":
+            raise Refused(f"{node}'s BMC did not power it off; nothing was evacuated")
+    say(f"{node} is off (its BMC says so)")
+
+
+def _rebuilt(conn: Any, node: str, rows: dict[str, dict[str, Any]], started: float,
+             say: Callable[[str], None]) -> bool:
+    """Update the pending rows from Nova; True once none is pending."""
+    for sid, row in rows.items():
+        if row["result"] != "pending":
+            continue
+        server = conn.compute.get_server(sid)
+        if server.task_state or server.compute_host == node:
+            if server.status == "ERROR" and not server.task_state:
+                row.update(result="failed", reason=str(getattr(server, "fault", None) or "see nova-compute"))
+            continue
+        row.update(result="failed" if server.status == "ERROR" else "evacuated", to=server.compute_host,
+                   status_after=server.status, seconds=round(time.monotonic() - started, 1))
+        say(f"{row['server']}: {row['result']} to {server.compute_host}, {server.status}")
+    return all(r["result"] != "pending" for r in rows.values())
+
+
+def enable(conn: Any, inv: Inventory, node: str, power: Power | None = None,
+           say: Callable[[str], None] = lambda _m: None, timeout: float = 300) -> list[str]:
+    """Let servers land on the node again, after a drain or an evacuation;
+    what was done (empty: nothing was needed).
+
+    After an evacuation the node must be back: powered on (when it has a
+    fence device) and its nova-compute reporting.  nova-compute removes
+    the local remains of the servers evacuated away when it starts; that
+    is awaited (Nova marks those evacuations "completed") before the
+    forced-down state is lifted and the node enabled."""
+    svc = compute_service(conn, inv, node)
+    done = []
+    if svc.is_forced_down:
+        if power is not None and power("status") != "on":
+            raise Refused(f"{node} is powered off: power it on first (`stackwright node power INVENTORY {node} on`)")
+        stale = ("accepted", "pre-migrating", "done")
+
+        def cleaned() -> bool:
+            return not [m for m in conn.compute.migrations(source_compute=node, migration_type="evacuation")
+                        if m.status in stale]
+
+        say(f"{node}: waiting for nova-compute to remove what it held of the evacuated servers")
+        wait(f"nova-compute on {node} to clean up after the evacuation (is it running?)", cleaned, timeout, 3)
+        conn.compute.update_service_forced_down(svc, node, "nova-compute", False)
+        wait(f"nova-compute on {node} to report", lambda: _services(conn)[node].state == "up", timeout, 2)
+        done.append("evacuated servers' remains removed, forced-down state lifted")
+    if svc.status != "enabled":
+        conn.compute.enable_service(svc, host=node, binary="nova-compute")
+        done.append("compute service enabled")
+    return done

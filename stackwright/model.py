@@ -132,6 +132,24 @@ class SshAccess(_Strict):
     port: Annotated[int, Field(ge=1, le=65535)] = 22
 
 
+class Fence(_Strict):
+    """The node's power control, used to fence it (power it off for sure)
+    before its servers are evacuated: its BMC over IPMI 2.0 (fence_ipmilan
+    with lanplus, from Debian's fence-agents, run on the deploying
+    machine).  The password is the secrets file's
+    ``fence_password_<node>``, handed to the agent on its standard input."""
+
+    agent: Literal["ipmilan"]
+    address: Host
+    port: Annotated[int, Field(ge=1, le=65535)] = 623
+    # IPMI user names are at most 16 bytes
+    username: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,16}$")]
+    # RMCP+ cipher suite: 3 (AES-128, HMAC-SHA1) is what nearly every BMC
+    # offers; 17 (HMAC-SHA256) where the BMC has it.  Named, because letting
+    # ipmitool ask the BMC first costs about 14 s per call on some BMCs.
+    cipher: Literal[3, 17] = 3
+
+
 class Services(_Strict):
     """Optional services (the core - Keystone, Glance, Placement, Nova,
     Neutron, Cinder, Horizon - is always deployed)."""
@@ -293,6 +311,7 @@ class Node(_Strict):
     bonds: list[Bond] = Field(default_factory=list)
     networks: dict[Name, Attachment]
     ssh: SshAccess | None = None
+    fence: Fence | None = None
 
 
 class Inventory(_Strict):

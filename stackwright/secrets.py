@@ -135,6 +135,40 @@ def complete(path: Path) -> list[str]:
     return list(missing)
 
 
+def fence_key(node: str) -> str:
+    """The secret holding the password of *node*'s fence device (its BMC)."""
+    return f"fence_password_{node}"
+
+
+# IPMI 2.0 passwords are at most 20 bytes; the agent gets it as one line
+_FENCE_PASSWORD = re.compile(r"[\x21-\x7e]{1,20}")
+
+
+def lab_fence_passwords(path: Path, nodes: list[str]) -> dict[str, str]:
+    """The fence passwords of the lab's simulated BMCs, node -> password.
+    The lab makes its BMCs, so it picks their passwords: the missing ones
+    are added to the (plain) secrets file, created first if need be.  A
+    real cloud's BMC passwords are the operator's to write there."""
+    if not path.exists():
+        write(path)
+    complete(path)
+    raw = path.read_bytes()
+    if raw.startswith(b"$ANSIBLE_VAULT;"):
+        raise InventoryError(str(path), [Problem((fence_key(nodes[0]),), "the lab cannot add its BMC passwords "
+                                                 "to a vault-encrypted secrets file",
+                                                 "decrypt it for the lab, or add fence_password_<node> entries")])
+    data = YAML(typ="safe").load(raw.decode()) or {}
+    missing = [fence_key(n) for n in nodes if fence_key(n) not in data]
+    if missing:
+        # 16: what IPMI 1.5 takes too (OpenIPMI's simulator refuses 20)
+        new = {k: "".join(_random.choice(_ALPHABET) for _ in range(16)) for k in missing}
+        text = raw.decode()
+        write_private(path, text + ("" if text.endswith("\n") else "\n")
+                      + "".join(_line(k, v) for k, v in sorted(new.items())))
+        data.update(new)
+    return {n: str(data[fence_key(n)]) for n in nodes}
+
+
 def read(path: Path, vault_password_file: Path | None = None) -> dict[str, Any]:
     """Read (and if needed decrypt) a secrets file; never logs values."""
     name = str(path)
@@ -167,6 +201,10 @@ def read(path: Path, vault_password_file: Path | None = None) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InventoryError(name, [Problem((), "secrets file is not a mapping", "regenerate it with --force")])
     problems = [_check(key, data.get(key)) for key in NAMES]
+    problems += [Problem((key,), "is not a usable fence password: 1 to 20 printable characters without "
+                         "spaces (IPMI 2.0 allows 20)", "write the BMC's password, quoted if YAML needs it")
+                 for key, value in data.items() if str(key).startswith("fence_password_")
+                 and not (isinstance(value, str) and _FENCE_PASSWORD.fullmatch(value))]
     if not any(problems):
         problems.append(_check_ca(data["cloud_ca_key"], data["cloud_ca_certificate"]))
     if any(problems):

@@ -9,9 +9,12 @@ from pathlib import Path
 import click
 from rich.table import Table
 
+from .. import secrets as secrets_mod
 from ..lab import Lab, LabError
 from ..main import App, StackwrightError, inventory_argument, load_or_exit
 from ..model import Node
+from ..paths import secrets_file
+from ..problems import InventoryError
 
 
 def _lab(app: App, inventory: Path) -> Lab:
@@ -36,11 +39,20 @@ def lab() -> None:
 @inventory_argument
 @click.pass_obj
 def up(app: App, inventory: Path) -> None:
-    """Create (or restart) the lab nodes of INVENTORY; running twice is harmless."""
+    """Create (or restart) the lab nodes of INVENTORY; running twice is harmless.
+
+    Nodes with a fence device get a simulated BMC on the lab host, its
+    password added to the secrets file (fence_password_NODE)."""
     the_lab = _lab(app, inventory)
     start = time.monotonic()
+    fenced = [n.name for n in the_lab.inv.nodes if n.fence is not None]
     try:
-        the_lab.up()
+        passwords = secrets_mod.lab_fence_passwords(secrets_file(inventory), fenced) if fenced else {}
+    except InventoryError as exc:
+        raise StackwrightError("lab up: " + "; ".join(f"{exc.filename}: {p.message} ({p.fix})"
+                                                      for p in exc.problems)) from None
+    try:
+        the_lab.up(passwords)
     except LabError as exc:
         raise StackwrightError(f"lab up: {exc}") from None
     app.console.print(f"lab {the_lab.inv.cloud.name!r} is up: {len(the_lab.inv.nodes)} node(s) "

@@ -17,18 +17,20 @@ from ..model import Inventory
 
 
 def session(app: App, inventory: Path, fmt: str,
-            vault_password_file: Path | None) -> tuple[Inventory, Any, Callable[[str], None]]:
+            vault_password_file: Path | None) -> tuple[Inventory, Any, Callable[[str], None], dict[str, Any]]:
     """A day-2 command's inventory, admin connection (Nova microversion for
-    moves to a named host) and progress printer (silent with JSON)."""
+    moves to a named host), progress printer (silent with JSON) and
+    secrets."""
     inv = load_or_exit(app, inventory, deploying=True)
-    _cloud, conn = credentials.connect(inv, read_secrets(inventory, vault_password_file)["keystone_admin_password"])
+    secrets = read_secrets(inventory, vault_password_file)
+    _cloud, conn = credentials.connect(inv, secrets["keystone_admin_password"])
     conn.compute.default_microversion = migrate_mod.MICROVERSION
 
     def say(msg: str) -> None:
         if fmt != "json":
             app.console.print(f"[{time.strftime('%H:%M:%S')}] {msg}", markup=False, highlight=False)
 
-    return inv, conn, say
+    return inv, conn, say, secrets
 
 
 @click.group()
@@ -53,7 +55,7 @@ def migrate(app: App, inventory: Path, name: str, live: bool, target: str | None
     it had, ACTIVE or SHUTOFF).  Pre-checks name what is missing before Nova
     is asked; without shared instance storage a live move copies the disk
     too (block migration)."""
-    inv, conn, say = session(app, inventory, fmt, vault_password_file)
+    inv, conn, say, _secrets = session(app, inventory, fmt, vault_password_file)
     try:
         move = migrate_mod.check(conn, inv, name, live, target)
         result = migrate_mod.run(conn, move, say, timeout)

@@ -28,6 +28,7 @@ from typing import Any
 
 from ..model import Inventory, Node
 from ..paths import state_dir
+from . import bmc
 from .host import LabError, Log, alive, pid_of, run, stop, wait_until
 from .image import ensure_image, make_rootfs
 from .proxy import PROXY_PORT, ensure_proxy, proxy_dir, release_proxy
@@ -74,6 +75,10 @@ class Lab:
         if missing:
             raise LabError("missing host packages: " + " ".join(sorted(set(missing)))
                            + f" (apt-get install {' '.join(sorted(set(missing)))})")
+        if bmc.fenced(self.inv) and not shutil.which("ipmi_sim"):
+            raise LabError("the inventory's fence devices need the lab's BMC simulator: apt-get install openipmi")
+        if bmc.problems(self.inv):
+            raise LabError("; ".join(bmc.problems(self.inv)))
         taken = {str(a.address) for n in self.inv.nodes for a in n.networks.values()}
         for net in self.inv.networks:
             if net.role in HOST_NETWORK_ROLES and host_address(self.inv, net.name) in taken:
@@ -147,10 +152,13 @@ class Lab:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
 
-    def up(self) -> None:
+    def up(self, fence_passwords: dict[str, str] | None = None) -> None:
+        """Create or restart the lab; *fence_passwords* (node -> password)
+        for the BMCs of the nodes with a fence device."""
         self.preflight()
         with self._locked():
             self._up()
+            bmc.start(self, fence_passwords or {})
 
     def _up(self) -> None:
         ensure_image(self.image, self.log)
@@ -217,6 +225,7 @@ class Lab:
             self._down()
 
     def _down(self) -> None:
+        bmc.stop_all(self)  # first: nobody powers a node on again
         self._down_nodes()
         stop(self.dir / "acng" / "pid", timeout=10)  # a lab's own proxy (before the shared one)
         self.wiring.remove()

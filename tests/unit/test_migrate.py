@@ -4,6 +4,7 @@ on the multinode lab by bench/migration.py)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from types import SimpleNamespace as NS
 from typing import Any
@@ -63,6 +64,7 @@ class FakeNodeCompute(FakeCompute):
     def __init__(self, servers: list[NS], services: list[NS]):
         super().__init__(servers[0], services)
         self.all = {s.id: s for s in servers}
+        self.migrations_: list[NS] = []
 
     def servers(self, all_projects: bool, compute_host: str) -> list[NS]:
         return [s for s in self.all.values() if s.compute_host == compute_host]
@@ -97,9 +99,25 @@ class FakeNodeCompute(FakeCompute):
         self.calls.append(("enable", host))
         service.status = "enabled"
 
+    def update_service_forced_down(self, service: NS, host: str, binary: str, forced: bool) -> None:
+        self.calls.append(("forced_down", (host, forced)))
+        service.is_forced_down = forced
+        service.state = "down" if forced else service.state
+
+    def evacuate_server(self, server_id: str) -> None:
+        self.calls.append(("evacuate", server_id))
+        before = self.all[server_id].status
+        self._moved(server_id, "SHUTOFF" if before == "SHUTOFF" else "ACTIVE")
+        self.migrations_.append(NS(source_compute="cmp1", migration_type="evacuation", status="done"))
+
+    def migrations(self, source_compute: str, migration_type: str) -> list[NS]:
+        self.calls.append(("migrations", source_compute))
+        return [m for m in self.migrations_ if m.source_compute == source_compute
+                and m.migration_type == migration_type]
+
 
 def svc(host: str, state: str = "up", status: str = "enabled", reason: str | None = None) -> NS:
-    return NS(host=host, state=state, status=status, disabled_reason=reason)
+    return NS(host=host, state=state, status=status, disabled_reason=reason, is_forced_down=False)
 
 
 def conn_with(status: str = "ACTIVE", host: str = "cmp1", task: str | None = None,
@@ -201,7 +219,8 @@ def test_drain_disables_the_node_and_moves_every_server_the_right_way():
     again = migrate.drain(conn, MULTINODE, "cmp1", said.append, timeout=30)
     assert [r["server"] for r in again] == ["c-broken"]
     assert [c for c in conn.compute.calls if c[0] == "disable"] == [("disable", ("cmp1", "stackwright node drain"))]
-    assert migrate.enable(conn, MULTINODE, "cmp1") is True and migrate.enable(conn, MULTINODE, "cmp1") is False
+    assert migrate.enable(conn, MULTINODE, "cmp1") == ["compute service enabled"]
+    assert migrate.enable(conn, MULTINODE, "cmp1") == []
 
 
 def test_drain_refuses_what_is_not_a_compute_node_of_the_cloud():
@@ -211,3 +230,78 @@ def test_drain_refuses_what_is_not_a_compute_node_of_the_cloud():
         migrate.drain(conn, MULTINODE, "ctl1", lambda msg: None)
     with pytest.raises(migrate.Refused, match="cmp2 has no nova-compute registered"):
         migrate.enable(conn, MULTINODE, "cmp2")
+
+
+class Bmc:
+    """A fence device: the power state, and what it was asked."""
+
+    def __init__(self, state: str, obeys: bool = True):
+        self.state, self.obeys, self.asked = state, obeys, []
+
+    def __call__(self, action: str) -> str:
+        self.asked.append(action)
+        if action != "status" and self.obeys:
+            self.state = action
+        return self.state
+
+
+def evacuation_lab(statuses: tuple[tuple[str, str], ...] = (("a-running", "ACTIVE"), ("b-off", "SHUTOFF"),
+                                                            ("c-broken", "ERROR"), ("d-paused", "PAUSED"))) -> NS:
+    servers = [NS(id=f"id-{name}", name=name, status=status, compute_host="cmp1", task_state=None)
+               for name, status in statuses]
+    compute = FakeNodeCompute(servers, [svc("cmp1", state="down"), svc("cmp2")])
+    return NS(compute=compute)
+
+
+@pytest.mark.parametrize(("state", "message"), [
+    ("up", "cmp1 is powered on (its BMC says so) and its compute service is up: the node works, drain it instead"),
+    ("down", "cmp1 is powered on (its BMC says so) and its compute service is down, but the node may still run"),
+])
+def test_evacuate_refuses_a_node_that_is_not_fenced(state, message):
+    conn = evacuation_lab()
+    conn.compute._services[0].state = state
+    bmc = Bmc("on")
+    with pytest.raises(migrate.Refused, match=re.escape(message) + ".*add --fence"):
+        migrate.evacuate(conn, MULTINODE, "cmp1", bmc, fence=False, say=lambda msg: None)
+    assert bmc.asked == ["status"] and conn.compute.calls == []  # nothing asked of Nova
+
+
+def test_evacuate_refuses_when_the_bmc_does_not_power_off():
+    conn, bmc = evacuation_lab(), Bmc("on", obeys=False)
+    with pytest.raises(migrate.Refused, match="cmp1's BMC did not power it off; nothing was evacuated"):
+        migrate.evacuate(conn, MULTINODE, "cmp1", bmc, fence=True, say=lambda msg: None)
+    assert conn.compute.calls == []
+
+
+def test_evacuate_fences_tells_nova_and_rebuilds_every_server_elsewhere():
+    conn, bmc, said = evacuation_lab(), Bmc("on"), []
+    rows = migrate.evacuate(conn, MULTINODE, "cmp1", bmc, fence=True, say=said.append, timeout=60)
+    assert bmc.asked == ["status", "off", "status"]
+    calls = conn.compute.calls
+    # Nova hears of the dead node before any server is rebuilt
+    assert calls[:2] == [("forced_down", ("cmp1", True)), ("disable", ("cmp1", "stackwright node evacuate"))]
+    assert [c for c in calls if c[0] == "evacuate"] == [("evacuate", "id-a-running"), ("evacuate", "id-b-off"),
+                                                         ("evacuate", "id-c-broken")]
+    assert [(r["server"], r["result"], r.get("to"), r.get("status_after")) for r in rows] == [
+        ("a-running", "evacuated", "cmp2", "ACTIVE"), ("b-off", "evacuated", "cmp2", "SHUTOFF"),
+        ("c-broken", "evacuated", "cmp2", "ACTIVE"), ("d-paused", "not evacuated", None, None)]
+    assert rows[3]["reason"] == "it is PAUSED: Nova evacuates ACTIVE, SHUTOFF, ERROR servers"
+    assert "cmp1 is off (its BMC says so)" in said
+
+
+def test_enable_after_evacuation_waits_for_the_node_and_its_clean_up():
+    conn, bmc = evacuation_lab(), Bmc("off")
+    migrate.evacuate(conn, MULTINODE, "cmp1", bmc, fence=False, say=lambda msg: None, timeout=60)
+    with pytest.raises(migrate.Refused, match="cmp1 is powered off: power it on first"):
+        migrate.enable(conn, MULTINODE, "cmp1", bmc)
+    bmc("on")
+    # nova-compute has not started yet: its evacuations are not "completed"
+    with pytest.raises(migrate.Refused, match=r"timed out .* nova-compute on cmp1 to clean up"):
+        migrate.enable(conn, MULTINODE, "cmp1", bmc, timeout=0.5)
+    assert conn.compute._services[0].is_forced_down is True  # left as it was
+    for m in conn.compute.migrations_:
+        m.status = "completed"  # what nova-compute does at start for each server evacuated away
+    conn.compute._services[0].state = "up"
+    done = migrate.enable(conn, MULTINODE, "cmp1", bmc)
+    assert done == ["evacuated servers' remains removed, forced-down state lifted", "compute service enabled"]
+    assert conn.compute.calls[-2:] == [("forced_down", ("cmp1", False)), ("enable", "cmp1")]

@@ -68,3 +68,24 @@ def test_vault_encrypted_file(tmp_path):
     with pytest.raises(InventoryError, match="problem"):
         secrets.read(path)
     assert secrets.read(path, password) == plain
+
+
+def test_lab_fence_passwords_are_added_once_and_kept(tmp_path):
+    path = tmp_path / "lab.secrets.yml"
+    first = secrets.lab_fence_passwords(path, ["cmp1", "cmp2"])  # creates the file, then adds them
+    assert set(first) == {"cmp1", "cmp2"} and all(len(p) == 16 for p in first.values())
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert secrets.lab_fence_passwords(path, ["cmp1", "cmp2"]) == first
+    data = secrets.read(path)
+    assert data["fence_password_cmp1"] == first["cmp1"]
+
+
+@pytest.mark.parametrize("value", ["", "has space", "x" * 21, "line\\nbreak"])
+def test_a_fence_password_a_bmc_cannot_take_is_refused(tmp_path, value):
+    path = secrets.write(tmp_path / "s.yml")
+    path.write_text(path.read_text() + f'fence_password_cmp1: "{value}"\n')
+    with pytest.raises(InventoryError) as exc:
+        secrets.read(path)
+    [problem] = exc.value.problems
+    assert problem.path == ("fence_password_cmp1",) and "1 to 20 printable characters" in problem.message
+    assert value not in problem.message or value == ""

@@ -256,7 +256,25 @@ MORE = [
     ("swift without storage nodes", "  name: test\n", "  name: test\n  services: {swift: true}\n",
      ["swift needs nodes with the storage role"]),
     ("wrong type", "    roles: [compute]\n", "    roles: compute\n", ["value should be a valid list"]),
+    ("fence agent not supported", "    roles: [compute]\n",
+     "    roles: [compute]\n    fence: {agent: redfish, address: 10.99.0.5, username: admin}\n",
+     ["nodes[1].fence.agent", "'ipmilan'"]),
+    ("fence user name too long for IPMI", "    roles: [compute]\n",
+     "    roles: [compute]\n    fence: {agent: ipmilan, address: 10.99.0.5, username: a-very-long-user-name}\n",
+     ["nodes[1].fence.username"]),
+    ("fence address not a host", "    roles: [compute]\n",
+     "    roles: [compute]\n    fence: {agent: ipmilan, address: 'bmc;reboot', username: admin}\n",
+     ["nodes[1].fence.address", "neither an IPv4 address nor a DNS name"]),
 ]
+
+
+def test_two_nodes_on_one_bmc_would_fence_each_other(tmp_path):
+    fence = "    fence: {agent: ipmilan, address: 10.99.0.5, username: admin}\n"
+    text = VALID.replace("    roles: [controller, network]\n", "    roles: [controller, network]\n" + fence)
+    text = text.replace("    roles: [compute]\n", "    roles: [compute]\n" + fence)
+    assert "nodes[1].fence: fence device 10.99.0.5:623 is already nodes[0]'s" in "\n".join(errors(tmp_path, text))
+    other_port = text.replace("username: admin}\n", "username: admin, port: 624}\n", 1)
+    assert others(problems_for(tmp_path, other_port)[1]) == []
 
 
 @pytest.mark.parametrize(("old", "new", "expected"), [c[1:] for c in MORE], ids=[c[0] for c in MORE])
