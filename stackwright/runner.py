@@ -167,6 +167,8 @@ def run_playbook(
         "ANSIBLE_ROLES_PATH": str(data / "roles"),
         "ANSIBLE_FILTER_PLUGINS": str(data / "plugins" / "filter"),
         "ANSIBLE_LIBRARY": str(data / "plugins" / "modules"),
+        "ANSIBLE_MODULE_UTILS": str(data / "plugins" / "module_utils"),
+        "ANSIBLE_DOC_FRAGMENT_PLUGINS": str(data / "plugins" / "doc_fragments"),
         "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(work / "facts"),
         "ANSIBLE_FORCE_COLOR": "0",
         "ANSIBLE_NOCOLOR": "1",

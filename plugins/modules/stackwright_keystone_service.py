@@ -17,26 +17,12 @@ short_description: Service user, roles, catalog entry and endpoints of one OpenS
 description:
   - Creates what is missing and corrects what differs; never deletes.
   - Supports check mode.
+extends_documentation_fragment: [stackwright_openstack]
 options:
-  auth:
-    description: Password authentication of an admin, as openstacksdk takes it.
-    type: dict
-    required: true
-    suboptions:
-      auth_url: {type: str, required: true, description: Keystone URL.}
-      username: {type: str, required: true, description: Admin user.}
-      password: {type: str, required: true, no_log: true, description: Its password.}
-      project_name: {type: str, required: true, description: Project to log in to.}
-      user_domain_name: {type: str, default: Default, description: Domain of the user.}
-      project_domain_name: {type: str, default: Default, description: Domain of the project.}
   region:
     description: Region of the endpoints (it must exist; Keystone's bootstrap creates it).
     type: str
     required: true
-  interface:
-    description: Which Keystone endpoint this module talks to.
-    type: str
-    default: internal
   domain:
     description: Domain (name or ID) of the service user.
     type: str
@@ -92,6 +78,7 @@ actions:
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.stackwright_openstack import AUTH_SPEC, connect
 
 
 def ensure(conn: Any, p: dict[str, Any], check: bool) -> list[str]:
@@ -167,16 +154,7 @@ def _endpoints(ident: Any, p: dict[str, Any], service: Any, check: bool, actions
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            # only the password is secret: a whole no_log dict would mask
-            # its user name ("admin") wherever it appears in the output
-            "auth": {"type": "dict", "required": True, "options": {
-                "auth_url": {"type": "str", "required": True},
-                "username": {"type": "str", "required": True},
-                "password": {"type": "str", "required": True, "no_log": True},
-                "project_name": {"type": "str", "required": True},
-                "user_domain_name": {"type": "str", "default": "Default"},
-                "project_domain_name": {"type": "str", "default": "Default"},
-            }},
+            "auth": AUTH_SPEC,
             "region": {"type": "str", "required": True},
             "interface": {"type": "str", "default": "internal"},
             "domain": {"type": "str", "default": "default"},
@@ -196,14 +174,8 @@ def main() -> None:
     bad = sorted(set(p["endpoints"]) - {"public", "internal", "admin"})
     if bad:
         module.fail_json(msg=f"endpoints: unknown interface(s) {', '.join(bad)} (public, internal, admin)")
+    conn, exceptions = connect(module, p["region"])
     try:
-        import openstack
-        from openstack import exceptions
-    except ImportError:
-        module.fail_json(msg="openstacksdk is not installed for the Python that runs this module")
-    try:
-        conn = openstack.connect(auth_type="password", auth=p["auth"], region_name=p["region"],
-                                 interface=p["interface"], load_yaml_config=False, load_envvars=False)
         actions = ensure(conn, p, module.check_mode)
     except exceptions.SDKException as exc:
         module.fail_json(msg=f"Keystone: {exc}")
