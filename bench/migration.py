@@ -33,13 +33,10 @@ Results go to bench/results/migration.json.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
-import re
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -48,57 +45,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from stackwright import credentials, secrets  # noqa: E402
+from stackwright.guest import Pinger, diskmarks, pingable, uptime  # noqa: E402
 from stackwright.loader import load  # noqa: E402
 from stackwright.migrate import wait  # noqa: E402
 from stackwright.paths import secrets_file  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 DHCP_MARK = "STACKWRIGHT-DHCP"
-DISKMARK = re.compile(r"STACKWRIGHT-DISKMARK (\S+)")
-UPTIME = re.compile(r"STACKWRIGHT-UPTIME (\d+(?:\.\d+)?)")
-
-
-def uptime(conn: Any, server: Any) -> float:
-    """The guest's latest uptime on its console (0.0: none yet)."""
-    found = UPTIME.findall(conn.compute.get_server_console_output(server).get("output") or "")
-    return float(found[-1]) if found else 0.0
-
-
-class Pinger(threading.Thread):
-    """One echo request every *interval* seconds; keeps the time of every
-    answer (one ping process per request: its -W bounds each wait)."""
-
-    def __init__(self, address: str, interval: float = 0.05):
-        super().__init__(daemon=True)
-        self.address, self.interval = address, interval
-        self.answered: list[float] = []
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        # ping's own -i below 0.2 s needs root: we are root in the lab
-        proc = subprocess.Popen(["ping", "-n", "-D", "-i", str(self.interval), "-W", "1", self.address],
-                                stdout=subprocess.PIPE, text=True)
-        start = time.time()
-        for line in proc.stdout or ():
-            if self.stop.is_set():
-                break
-            if "bytes from" in line and line.startswith("["):
-                self.answered.append(float(line[1:line.index("]")]))
-        proc.terminate()
-        proc.wait()
-        self.seconds = time.time() - start
-
-    def gap(self, since: float, until: float) -> tuple[float, int]:
-        """Longest time without an answer within [since, until], and the
-        requests lost in it (estimated from the interval)."""
-        times = [since, *[t for t in self.answered if since <= t <= until], until]
-        longest = max(b - a for a, b in itertools.pairwise(times))
-        lost = max(0, round((until - since) / self.interval) - (len(times) - 2))
-        return longest, lost
-
-
-def diskmarks(conn: Any, server: Any) -> list[str]:
-    return DISKMARK.findall(conn.compute.get_server_console_output(server).get("output") or "")
 
 
 def compute_service(conn: Any, host: str) -> Any:
@@ -157,26 +110,12 @@ def main() -> None:
         raise SystemExit(f"{args.inventory}: live migration needs two compute nodes, it has {computes}")
     _cloud, conn = credentials.connect(inv, secrets.read(secrets_file(args.inventory))["keystone_admin_password"])
     conn.compute.default_microversion = "2.30"  # a target host in live migration
-    image = conn.image.find_image("stackwright-testguest", ignore_missing=False)
-    flavor = conn.compute.find_flavor("m1.nano", ignore_missing=False)
-    net = conn.network.find_network("demo-net", ignore_missing=False)
-    group = conn.network.create_security_group(name="bench-migration", description="bench/migration.py: ping")
-    conn.network.create_security_group_rule(security_group_id=group.id, direction="ingress", ethertype="IPv4",
-                                            protocol="icmp")
-    server = conn.compute.create_server(name="bench-migration", image_id=image.id, flavor_id=flavor.id,
-                                        networks=[{"uuid": net.id}], security_groups=[{"name": group.name}],
-                                        availability_zone=f"nova:{computes[0]}")
-    fip = None
     moves: list[dict[str, Any]] = []
     evacuations: list[dict[str, Any]] = []
-    try:
-        server = conn.compute.wait_for_server(server, wait=600)
+    with pingable(conn, "bench-migration", computes[0]) as (server, fip):
         wait("the guest's DHCP marker", lambda: DHCP_MARK in (conn.compute.get_server_console_output(server)
                                                                .get("output") or ""), 600, 3)
         first_mark = wait("the guest's disk marker", lambda: diskmarks(conn, server), 120, 1)[-1]
-        port = next(conn.network.ports(device_id=server.id))
-        external = conn.network.find_network("public", ignore_missing=False)
-        fip = conn.network.create_ip(floating_network_id=external.id, port_id=port.id)
         pinger = Pinger(fip.floating_ip_address)
         pinger.start()
         wait("ping through the floating IP", lambda: pinger.answered, 300, 1)
@@ -207,12 +146,6 @@ def main() -> None:
             result = evacuate(conn, Lab(inv), inv, server, computes, first_mark)
             evacuations.append(result)
             print(f"evacuation {run + 1}/{args.evacuations}: {result}", flush=True)
-    finally:
-        if fip is not None:
-            conn.network.delete_ip(fip)
-        conn.compute.delete_server(server)
-        conn.compute.wait_for_delete(server, wait=300)
-        conn.network.delete_security_group(group)
     doc = {
         "inventory": inv.cloud.name, "date": time.strftime("%Y-%m-%d"), "transport": "libvirt TLS + QEMU native TLS",
         "storage": "Ceph RBD (pool vms)" if inv.cloud.services.ceph else "local disks: block migration",

@@ -180,6 +180,7 @@ def secrets(app: App, inventory: Path, force: bool) -> None:
 
 
 def _register_commands() -> None:
+    from .commands import check as check_cmd
     from .commands import deploy as deploy_cmd
     from .commands import lab as lab_cmd
     from .commands import node as node_cmd
@@ -195,6 +196,7 @@ def _register_commands() -> None:
     cli.add_command(verify_cmd.verify)
     cli.add_command(server_cmd.server)
     cli.add_command(node_cmd.node)
+    cli.add_command(check_cmd.check)
 
 
 _register_commands()

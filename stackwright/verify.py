@@ -9,7 +9,6 @@ volume is created and attached.  Everything created is removed again.
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 import time
@@ -21,10 +20,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-# Console markers printed by the test guest (post_deploy role's builder).
-DHCP_MARK = re.compile(r"STACKWRIGHT-DHCP (\S+)")
-METADATA_MARK = re.compile(r"STACKWRIGHT-METADATA (\S+)")
-DISK_MARK = re.compile(r"STACKWRIGHT-DISK (\S+) (\d+) sectors")
+from .guest import DHCP_MARK, DISK_MARK, METADATA_MARK
 
 
 class StepFailed(Exception):

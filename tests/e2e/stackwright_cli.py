@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -24,3 +26,18 @@ def sw(*args: str, env: dict[str, str] | None = None, check: bool = True,
     if check and proc.returncode != 0:
         pytest.fail(f"stackwright {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def lab_copy(source: Path, old_name: str, new_name: str, folder: Path, subnets: dict[str, str],
+             extra: str = "") -> Iterator[Path]:
+    """A copy of an example inventory for a test's own lab (another cloud
+    name, other subnets, *extra* text appended), its lab removed before
+    (leftovers of an interrupted run) and after."""
+    text = source.read_text().replace(f"name: {old_name}\n", f"name: {new_name}\n")
+    for old, new in subnets.items():
+        text = text.replace(old, new)
+    path = folder / f"{new_name}.yml"
+    path.write_text(text + extra)
+    sw("lab", "down", str(path))
+    yield path
+    sw("lab", "down", str(path))

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from stackwright_cli import sw
+from stackwright_cli import lab_copy, sw
 
 from stackwright import catalog
 from stackwright.fastpath import phase_order
@@ -162,14 +162,8 @@ def openstack(clouds: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def lab_inventory(tmp_path_factory: pytest.TempPathFactory):
-    text = INVENTORY.read_text().replace("name: aio\n", "name: e2e\n")
-    for old, new in (("10.42.", "10.62."), ("10.43.", "10.63."), ("10.44.", "10.64."), ("10.45.", "10.65.")):
-        text = text.replace(old, new)
-    path = tmp_path_factory.mktemp("e2e") / "e2e.yml"
-    path.write_text(text)
-    sw("lab", "down", str(path))  # leftovers of an interrupted run
-    yield path
-    sw("lab", "down", str(path))
+    yield from lab_copy(INVENTORY, "aio", "e2e", tmp_path_factory.mktemp("e2e"),
+                        {"10.42.": "10.62.", "10.43.": "10.63.", "10.44.": "10.64.", "10.45.": "10.65."})
 
 
 def test_lab_deploy_verify_and_idempotence(lab_inventory: Path):

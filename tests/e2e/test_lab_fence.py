@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from stackwright_cli import sw
+from stackwright_cli import lab_copy, sw
 
 from stackwright.lab import Lab, alive
 from stackwright.loader import load
@@ -30,16 +30,11 @@ BMC = "10.76.0.254:6240"
 
 @pytest.fixture(scope="module")
 def fence_lab(tmp_path_factory: pytest.TempPathFactory):
-    text = INVENTORY.read_text().replace("name: aio\n", "name: e2efence\n")
-    for old, new in (("10.42.", "10.76."), ("10.43.", "10.77."), ("10.44.", "10.78."), ("10.45.", "10.79.")):
-        text = text.replace(old, new)
-    text += "    fence: {agent: ipmilan, address: 10.76.0.254, port: 6240, username: fence}\n"
-    path = tmp_path_factory.mktemp("fence") / "e2efence.yml"
-    path.write_text(text)
-    sw("lab", "down", str(path))
-    sw("lab", "up", str(path))
-    yield path
-    sw("lab", "down", str(path))
+    for path in lab_copy(INVENTORY, "aio", "e2efence", tmp_path_factory.mktemp("fence"),
+                         {"10.42.": "10.76.", "10.43.": "10.77.", "10.44.": "10.78.", "10.45.": "10.79."},
+                         "    fence: {agent: ipmilan, address: 10.76.0.254, port: 6240, username: fence}\n"):
+        sw("lab", "up", str(path))
+        yield path
 
 
 def power(path: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -1,0 +1,169 @@
+"""End to end on the multinode lab - a controller, a network node, two
+compute nodes with (simulated) BMCs and a Ceph storage node: lab up,
+deploy, verify; then the day-2 commands as an operator runs them, each
+observed from outside through the cloud's API, the guest's console and a
+ping through its floating IP:
+
+- a live migration: the guest keeps running (its uptime keeps counting),
+  the longest ping gap is printed;
+- a cold migration (resize-confirm) back;
+- refusals: a move to the node the server is on, an evacuation of a node
+  that runs;
+- a drain of a node and `node enable`;
+- a power cut through the node's BMC with `node evacuate --fence`: the
+  server is ACTIVE on the other node with the disk it had (the marker its
+  first boot wrote), and answers ping again;
+- `node enable` refused while the node is off, then, powered on, the
+  node back in service;
+- `stackwright check` fails while the node is dead, naming it, and passes
+  once it is back;
+- a deploy finds every node as deployed (changed=0).
+
+Uses its own copy of the multinode inventory (cloud `e2emn`, other
+subnets), so a lab of the real one is left alone.  Timings are printed,
+not asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from stackwright_cli import lab_copy, sw
+
+from stackwright import credentials
+from stackwright.guest import Pinger, diskmarks, pingable, uptime
+from stackwright.loader import load
+from stackwright.migrate import MICROVERSION, wait
+from stackwright.secrets import read as read_secrets
+
+pytestmark = [
+    pytest.mark.lab,
+    pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root"),
+]
+
+INVENTORY = Path(__file__).resolve().parents[2] / "inventories" / "multinode.yml"
+
+
+@pytest.fixture(scope="module")
+def mn_lab(tmp_path_factory: pytest.TempPathFactory):
+    yield from lab_copy(INVENTORY, "multinode", "e2emn", tmp_path_factory.mktemp("e2emn"),
+                        {"10.52.": "10.82.", "10.53.": "10.83.", "10.54.": "10.84.", "10.55.": "10.85."})
+
+
+def as_json(*args: str) -> dict[str, Any]:
+    done = sw(*args, "--format", "json", timeout=1800)
+    return json.loads(done.stdout)
+
+
+def refused(*args: str) -> str:
+    done = sw(*args, check=False, timeout=600)
+    assert done.returncode != 0, done.stdout
+    return " ".join((done.stdout + done.stderr).split())
+
+
+def test_multinode_deploy_and_day2_operations(mn_lab: Path):
+    timings: dict[str, float] = {}
+    path = str(mn_lab)
+    start = time.monotonic()
+    sw("lab", "up", path)
+    sw("deploy", path)
+    timings["lab up + deploy"] = time.monotonic() - start
+    start = time.monotonic()
+    verify = sw("verify", path, check=False)
+    timings["verify"] = time.monotonic() - start
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+    inv = load(mn_lab)
+    _cloud, conn = credentials.connect(inv, read_secrets(mn_lab.with_name("e2emn.secrets.yml"))
+                                       ["keystone_admin_password"])
+    conn.compute.default_microversion = MICROVERSION
+    with pingable(conn, "day2", "cmp1") as (server, fip):
+        mark = wait("the guest's disk marker", lambda: diskmarks(conn, server), 600, 2)[-1]
+        pinger = Pinger(fip.floating_ip_address, interval=0.1)
+        pinger.start()
+        wait("ping through the floating IP", lambda: pinger.answered, 300, 1)
+        wait("the guest's uptime on its console", lambda: uptime(conn, server), 60, 1)
+
+        # a live migration: the guest keeps running, with its network
+        before = uptime(conn, server)
+        called = time.time()
+        live = as_json("server", "migrate", path, "day2", "--live", "--to", "cmp2")
+        done = time.time()
+        assert (live["result"], live["mode"], live["source"], live["to"], live["block"]) == \
+            ("moved", "live", "cmp1", "cmp2", False), live
+        after = wait("the guest's uptime after the move", lambda: (u := uptime(conn, server)) > before and u, 60, 1)
+        assert after > before  # a rebooted guest's uptime would start again from 0
+        time.sleep(3)
+        gap, _lost = pinger.gap(called, done + 3)
+        timings["live migration"], timings["its longest ping gap"] = done - called, gap
+
+        # a cold migration back, confirmed: ACTIVE on cmp1
+        start = time.monotonic()
+        cold = as_json("server", "migrate", path, "day2", "--to", "cmp1")
+        timings["cold migration"] = time.monotonic() - start
+        assert (cold["result"], cold["mode"], cold["to"], cold["status_after"]) == \
+            ("moved", "cold", "cmp1", "ACTIVE"), cold
+
+        # what must be refused is, with the reason
+        assert "server day2 runs on cmp1 already" in refused("server", "migrate", path, "day2", "--live",
+                                                             "--to", "cmp1")
+        assert ("cmp1 is powered on (its BMC says so) and its compute service is up: the node works, drain it "
+                "instead") in refused("node", "evacuate", path, "cmp1")
+
+        # a drain moves it away live; enable lets servers land there again
+        start = time.monotonic()
+        drained = as_json("node", "drain", path, "cmp1")
+        timings["drain"] = time.monotonic() - start
+        assert drained["drained"] is True
+        assert [(r["server"], r["result"], r["mode"], r["to"]) for r in drained["servers"]] == \
+            [("day2", "moved", "live", "cmp2")], drained
+        sw("node", "enable", path, "cmp1")
+
+        # the power cut: cmp2 fenced through its BMC, the server rebuilt on
+        # cmp1 from its own disk (Ceph), answering again
+        start = time.monotonic()
+        evacuated = as_json("node", "evacuate", path, "cmp2", "--fence")
+        timings["power cut to ACTIVE elsewhere"] = time.monotonic() - start
+        assert evacuated["evacuated"] is True
+        assert [(r["server"], r["result"], r["to"], r["status_after"]) for r in evacuated["servers"]] == \
+            [("day2", "evacuated", "cmp1", "ACTIVE")], evacuated
+        assert wait("the disk marker after the evacuation", lambda: diskmarks(conn, server), 300, 2) == [mark]
+        answered = len(pinger.answered)
+        wait("ping after the evacuation", lambda: len(pinger.answered) > answered + 5, 300, 1)
+
+        # `check` sees the dead node for what it is
+        down = sw("check", path, "--format", "json", check=False, timeout=600)
+        assert down.returncode == 1, down.stdout
+        findings = {(c["item"], c["status"]) for c in json.loads(down.stdout)["checks"] if c["status"] != "ok"}
+        assert {("nova-compute@cmp2", "failed"), ("cmp2", "failed")} <= findings, findings  # forced down; unreachable
+
+        # cmp2 comes back: not before it has power, then cleaned up and enabled
+        assert "cmp2 is powered off: power it on first" in refused("node", "enable", path, "cmp2")
+        assert "cmp2: power on" in sw("node", "power", path, "cmp2", "on").stdout
+        start = time.monotonic()
+        back = sw("node", "enable", path, "cmp2", timeout=900)
+        timings["node back in service"] = time.monotonic() - start
+        assert "evacuated servers' remains removed, forced-down state lifted; compute service enabled" in \
+            back.stdout, back.stdout
+        services = {s.host: s for s in conn.compute.services(binary="nova-compute")}
+        assert {h: (s.status, s.state, s.is_forced_down) for h, s in services.items()} == \
+            {"cmp1": ("enabled", "up", False), "cmp2": ("enabled", "up", False)}
+        pinger.stop.set()
+
+    # healthy again: nothing failed (a warning, such as Ceph's about this
+    # machine's disk, may stand)
+    healthy = json.loads(sw("check", path, "--format", "json", timeout=600).stdout)
+    assert [c for c in healthy["checks"] if c["status"] == "failed"] == [], healthy
+    assert {c["area"] for c in healthy["checks"]} >= {"endpoint", "compute", "network", "block-storage",
+                                                       "hypervisor", "ceph", "rabbitmq", "mariadb", "certificate"}
+
+    # the power cut left nothing for a deploy to put right
+    sw("deploy", path)
+    summary = json.loads((mn_lab.parent / ".stackwright" / "e2emn" / "last-deploy.json").read_text())
+    assert set(summary["changed_by_host"].values()) == {0}, summary
+    print("\nmultinode e2e timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))

@@ -1,0 +1,94 @@
+"""`stackwright check`'s reading of what the APIs and the nodes report
+(fakes of the SDK calls and of the runner's events; the real thing runs
+against the multinode lab in the end-to-end test)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+from types import SimpleNamespace as NS
+
+from stackwright import health
+from stackwright.loader import load
+
+MULTINODE = load(Path(__file__).resolve().parents[2] / "inventories" / "multinode.yml")
+
+
+def cloud(compute: list[NS], agents: list[NS], volume: list[NS], hypervisors: list[NS]) -> NS:
+    return NS(compute=NS(services=lambda: compute, hypervisors=lambda details: hypervisors),
+              network=NS(agents=lambda: agents), block_storage=NS(services=lambda: volume))
+
+
+def svc(binary: str, host: str, state: str = "up", status: str = "enabled", forced: bool = False,
+        reason: str | None = None) -> NS:
+    return NS(binary=binary, host=host, state=state, status=status, is_forced_down=forced, disabled_reason=reason)
+
+
+def agent(kind: str, host: str, alive: bool = True, admin: bool = True) -> NS:
+    return NS(agent_type=kind, host=host, is_alive=alive, is_admin_state_up=admin)
+
+
+HEALTHY_AGENTS = [agent("Open vSwitch agent", h) for h in ("net1", "cmp1", "cmp2")] + [
+    agent(k, "net1") for k in ("L3 agent", "DHCP agent", "Metadata agent")]
+
+
+def test_services_are_held_against_what_the_catalog_expects():
+    conn = cloud([svc("nova-conductor", "ctl1"), svc("nova-scheduler", "ctl1"),
+                  svc("nova-compute", "cmp1", status="disabled", reason="stackwright node drain"),
+                  svc("nova-compute", "cmp2", state="down", forced=True)],
+                 [a for a in HEALTHY_AGENTS if a.agent_type != "DHCP agent"] + [agent("DHCP agent", "net1", False)],
+                 [svc("cinder-scheduler", "ctl1"), svc("cinder-volume", "rbd@rbd-1")], [])
+    rows = {r.item: (r.status, r.detail) for r in health.services(conn, MULTINODE)}
+    assert rows["nova-compute@cmp1"] == ("warning", "disabled: stackwright node drain")
+    assert rows["nova-compute@cmp2"] == ("failed", "forced down (evacuated?)")
+    assert rows["DHCP agent@net1"] == ("failed", "not alive")
+    assert rows["nova-conductor@ctl1"] == ("ok", "up, enabled")
+    assert rows["cinder-volume@rbd@rbd-1"][0] == "ok"
+
+
+def test_a_service_that_never_reported_is_a_failure():
+    conn = cloud([svc("nova-conductor", "ctl1"), svc("nova-scheduler", "ctl1"), svc("nova-compute", "cmp1")],
+                 HEALTHY_AGENTS, [], [NS(name="cmp1.multinode.stackwright.test", state="up", status="enabled")])
+    rows = {r.item: (r.status, r.detail) for r in [*health.services(conn, MULTINODE),
+                                                   *health.hypervisors(conn, MULTINODE)]}
+    assert rows["nova-compute@cmp2"] == ("failed", "never reported (not deployed, or never started)")
+    assert rows["cinder"] == ("failed", "no Cinder service reported")
+    assert rows["cmp2"] == ("failed", "not registered") and rows["cmp1"][0] == "ok"
+
+
+def test_endpoints_answer_below_500():
+    conn = NS(identity=NS(services=lambda: [NS(id="k", name="keystone"), NS(id="c", name="cinder")],
+                          endpoints=lambda interface: [NS(service_id="k", url="http://10.0.0.1:5000/v3"),
+                                                       NS(service_id="c", url="http://10.0.0.1:8776/v3/%(project_id)s")]))
+    codes = {"http://10.0.0.1:5000/v3": 200, "http://10.0.0.1:8776/v3": 503}
+    rows = list(health.endpoints(conn, get=codes.__getitem__))
+    assert [(r.item, r.status, r.detail) for r in rows] == [
+        ("cinder", "failed", "http://10.0.0.1:8776/v3: HTTP 503"),
+        ("keystone", "ok", "http://10.0.0.1:5000/v3: HTTP 200")]
+
+
+def event(task: str, host: str, res: dict, kind: str = "runner_on_ok") -> dict:
+    return {"event": kind, "event_data": {"task": task, "host": host, "res": res}}
+
+
+def test_node_findings():
+    report = health.NodeReport()
+    warn = {"status": "HEALTH_WARN", "checks": {"MON_DISK_LOW": {"summary": {"message": "mon sto1 is low"}}}}
+    report.handle(event("Ceph health", "sto1", {"stdout": json.dumps(warn)}))
+    report.handle(event("RabbitMQ answers", "ctl1", {}))
+    report.handle(event("MariaDB answers", "ctl1", {"msg": "non-zero return code", "stderr": "connect failed"},
+                        "runner_on_failed"))
+    report.handle(event("Certificates", "cmp1", {"results": [
+        {"item": "/etc/pki/libvirt/servercert.pem", "not_after": "20270601000000Z"},
+        {"item": "/etc/pki/qemu/server-cert.pem", "not_after": "20261210000000Z"},
+        {"item": "/etc/pki/x.pem", "failed": True, "msg": "No such file"}]}))
+    report.handle(event("Certificates", "cmp2", {"msg": "timed out"}, "runner_on_unreachable"))
+    now = datetime.datetime(2026, 12, 3, tzinfo=datetime.UTC)
+    rows = [(r.area, r.item, r.status) for r in health.node_rows(report, now)]
+    assert rows == [
+        ("ceph", "cluster", "warning"), ("rabbitmq", "ctl1", "ok"), ("mariadb", "ctl1", "failed"),
+        ("certificate", "cmp1:/etc/pki/libvirt/servercert.pem", "ok"),
+        ("certificate", "cmp1:/etc/pki/qemu/server-cert.pem", "warning"),
+        ("certificate", "cmp1:/etc/pki/x.pem", "failed"), ("node", "cmp2", "failed")]
+    assert health.worst([health.Row("a", "b", "ok", ""), health.Row("a", "c", "warning", "")]) == "warning"
