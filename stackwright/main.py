@@ -147,6 +147,22 @@ def render(app: App, inventory: Path, output: Path, lab: bool) -> None:
     app.console.print(f"rendered {inventory} into {output}/ ({len(written)} file(s) changed)")
 
 
+private_key_option = click.option(
+    "--private-key", type=click.Path(path_type=Path, dir_okay=False, exists=True), envvar="STACKWRIGHT_PRIVATE_KEY",
+    help="SSH key Ansible uses (default: the lab's key when INVENTORY's lab is up, else your SSH setup).")
+
+
+def node_access(inv: Inventory, private_key: Path | None) -> tuple[Path | None, Path | None]:
+    """The SSH key and known-hosts file Ansible reaches the nodes with: the
+    operator's key (and SSH setup), else the lab's when the lab is up."""
+    from .lab import Lab
+
+    lab = Lab(inv)
+    if private_key is None and lab.is_up():
+        return lab.key, lab.known_hosts
+    return private_key, None
+
+
 def read_secrets(inventory: Path, vault_password_file: Path | None) -> dict[str, Any]:
     """The inventory's secrets, or the problems with its secrets file as an error."""
     try:
@@ -182,6 +198,7 @@ def secrets(app: App, inventory: Path, force: bool) -> None:
 def _register_commands() -> None:
     from .commands import check as check_cmd
     from .commands import deploy as deploy_cmd
+    from .commands import fernet as fernet_cmd
     from .commands import lab as lab_cmd
     from .commands import node as node_cmd
     from .commands import plan as plan_cmd
@@ -197,6 +214,7 @@ def _register_commands() -> None:
     cli.add_command(server_cmd.server)
     cli.add_command(node_cmd.node)
     cli.add_command(check_cmd.check)
+    cli.add_command(fernet_cmd.fernet_rotate)
 
 
 _register_commands()

@@ -9,8 +9,16 @@ import click
 from rich.table import Table
 
 from .. import credentials, health
-from ..lab import Lab
-from ..main import App, StackwrightError, inventory_argument, load_or_exit, read_secrets, vault_password_option
+from ..main import (
+    App,
+    StackwrightError,
+    inventory_argument,
+    load_or_exit,
+    node_access,
+    private_key_option,
+    read_secrets,
+    vault_password_option,
+)
 from ..paths import work_dir
 from ..runner import run_playbook
 
@@ -20,8 +28,7 @@ STYLE = {health.OK: "green", health.WARNING: "yellow", health.FAILED: "bold red"
 @click.command()
 @inventory_argument
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--private-key", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              help="SSH key Ansible uses (default: the lab's key when INVENTORY's lab is up, else your SSH setup).")
+@private_key_option
 @vault_password_option
 @click.pass_obj
 def check(app: App, inventory: Path, fmt: str, private_key: Path | None, vault_password_file: Path | None) -> None:
@@ -36,10 +43,7 @@ def check(app: App, inventory: Path, fmt: str, private_key: Path | None, vault_p
     work = work_dir(inventory, inv.cloud.name)
     if not (work / "inventory" / "hosts.yml").exists():
         raise StackwrightError(f"check: no rendered inventory in {work}: deploy the cloud first")
-    known_hosts = None
-    lab = Lab(inv)
-    if private_key is None and lab.is_up():
-        private_key, known_hosts = lab.key, lab.known_hosts
+    private_key, known_hosts = node_access(inv, private_key)
     report = health.NodeReport()
     quiet = app.console if fmt == "text" else app.err
     run_playbook("check.yml", inventory_dir=work / "inventory", work=work / "check", console=quiet,

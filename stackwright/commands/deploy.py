@@ -12,7 +12,16 @@ import click
 from .. import catalog, credentials, orchestrate
 from .. import secrets as secrets_mod
 from ..lab import Lab, adapt
-from ..main import App, StackwrightError, inventory_argument, load_or_exit, read_secrets, vault_password_option
+from ..main import (
+    App,
+    StackwrightError,
+    inventory_argument,
+    load_or_exit,
+    node_access,
+    private_key_option,
+    read_secrets,
+    vault_password_option,
+)
 from ..model import Inventory
 from ..paths import data_dir, secrets_file, work_dir
 from ..render import render
@@ -35,9 +44,7 @@ def _phases(value: str | None) -> str | None:
 
 @click.command()
 @inventory_argument
-@click.option("--private-key", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              envvar="STACKWRIGHT_PRIVATE_KEY",
-              help="SSH key Ansible uses (default: the lab's key when INVENTORY's lab is up, else your SSH setup).")
+@private_key_option
 @vault_password_option
 @click.option("--limit", help="Only these hosts or groups (Ansible --limit pattern).")
 @click.option("--tags", callback=lambda ctx, param, value: _phases(value),
@@ -61,10 +68,9 @@ def deploy(app: App, inventory: Path, private_key: Path | None, vault_password_f
         app.console.print(f"added {len(added)} new secret(s) to {secrets_path}: {', '.join(added)}")
     values = read_secrets(inventory, vault_password_file)
     work = work_dir(inventory, inv.cloud.name)
-    known_hosts = None
-    lab = Lab(inv)
-    if private_key is None and lab.is_up():
-        private_key, known_hosts = lab.key, lab.known_hosts
+    lab_key = private_key is None and Lab(inv).is_up()
+    private_key, known_hosts = node_access(inv, private_key)
+    if lab_key:
         inv = adapt(inv)
         app.console.print(f"using the lab's SSH key for cloud {inv.cloud.name!r}; lab kernel: userspace OVS "
                           "datapath, bonds and VLANs built by OVS, no default route, dpkg without fsync")

@@ -297,6 +297,14 @@ def test_lab_deploy_verify_and_idempotence(lab_inventory: Path):
     users = lab_run(lab, node, "rabbitmqctl", "-q", "list_users")
     assert "openstack" in users and "guest" not in users
 
+    # the fernet keys rotate (a new primary key; tokens from before and
+    # after validate), and the deploy below leaves the rotated keys alone
+    keys = [int(k) for k in lab_run(lab, node, "ls", "/etc/keystone/fernet-keys").split()]
+    rotated = sw("fernet-rotate", str(lab_inventory))
+    assert "tokens issued before and after validate" in rotated.stdout, rotated.stdout
+    after = [int(k) for k in lab_run(lab, node, "ls", "/etc/keystone/fernet-keys").split()]
+    assert max(after) == max(keys) + 1 and 0 in after, (keys, after)
+
     # every task again: the roles are idempotent
     start = time.monotonic()
     sw("deploy", "--full", str(lab_inventory))
