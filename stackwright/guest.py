@@ -13,6 +13,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+BOOTED = "STACKWRIGHT-GUEST booted"
+READY = "STACKWRIGHT-READY"  # after DHCP and metadata
 DHCP_MARK = re.compile(r"STACKWRIGHT-DHCP (\S+)")
 METADATA_MARK = re.compile(r"STACKWRIGHT-METADATA (\S+)")
 DISK_MARK = re.compile(r"STACKWRIGHT-DISK (\S+) (\d+) sectors")

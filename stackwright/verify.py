@@ -257,8 +257,14 @@ class Verify:
         self.step("metadata service", self.metadata)
         self.step("floating IP answers ping", self.floating_ip)
         self.step("volume attached", self.volume)
+        for name, fn in self.more():
+            self.step(name, fn)
         self.step("clean up", self.cleanup)
         return self.steps
+
+    def more(self) -> list[tuple[str, Callable[[], str]]]:
+        """Steps of a longer run, on the test server, before the clean-up."""
+        return []
 
 
 def table(steps: list[Step]) -> Table:

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from .. import catalog, credentials, tempest
+from ..lifecycle import Lifecycle
 from ..main import App, StackwrightError, inventory_argument, load_or_exit, read_secrets, vault_password_option
 from ..paths import work_dir
 from ..verify import Options, Verify, table
@@ -26,13 +27,17 @@ from ..verify import Options, Verify, table
               help="Network the floating IP comes from.")
 @click.option("--timeout", default=Options.timeout, show_default=True, type=click.IntRange(10, 3600),
               help="Seconds each step may take.")
+@click.option("--lifecycle", is_flag=True,
+              help="Also snapshot (and boot from it), stop/start, reboot, pause, suspend, lock, rescue, resize, "
+                   "shelve and rebuild the test server, each checked and timed.")
 @click.option("--keep", is_flag=True, help="Leave the test server and what it uses in place (for debugging).")
 @click.option("--tempest", "tempest_", is_flag=True,
               help="Run OpenStack's Tempest smoke tests (Debian package tempest) instead.")
 @click.option("--tempest-regex", help="With --tempest: these tests instead of the smoke set.")
 @click.pass_obj
 def verify(app: App, inventory: Path, vault_password_file: Path | None, image: str, flavor: str, network: str,
-           external_network: str, timeout: int, keep: bool, tempest_: bool, tempest_regex: str | None) -> None:
+           external_network: str, timeout: int, lifecycle: bool, keep: bool, tempest_: bool,
+           tempest_regex: str | None) -> None:
     """Smoke-test the cloud of INVENTORY: boot a server, DHCP, metadata,
     floating IP ping from this machine, volume; then clean up.  Exits 1 when
     a step fails.  With --tempest: Tempest's smoke tests, reported as
@@ -45,7 +50,7 @@ def verify(app: App, inventory: Path, vault_password_file: Path | None, image: s
     opts = Options(image=image, flavor=flavor, network=network, external_network=external_network,
                    timeout=timeout, keep=keep, expected=tuple(catalog.reports(inv)))
     app.console.print(f"verifying cloud {inv.cloud.name!r} through {cloud['auth']['auth_url']}")
-    steps = Verify(conn, opts, app.console).run()
+    steps = (Lifecycle if lifecycle else Verify)(conn, opts, app.console).run()
     app.console.print(table(steps))
     failed = [s.name for s in steps if s.result == "failed"]
     if failed:
