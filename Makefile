@@ -26,11 +26,13 @@ demo: install
 	@echo "  $(SW) lab ssh $(INVENTORY) aio1      # a shell on the node"
 	@echo "  $(SW) lab down $(INVENTORY)          # remove the lab"
 
-# Lint, unit tests, the end-to-end lab tests (lab up, deploy, verify,
-# Horizon in Chromium, idempotent re-run, lab down) and the roles' molecule
-# scenarios.  To stay well inside CI's 80 minutes, the scenarios of the
-# roles the aio end-to-end test deploys and exercises in the same run are
-# left to `make molecule`: Keystone (tokens, catalog), Placement and Nova
+# Lint, unit tests, the end-to-end lab tests (aio: lab up, deploy, verify,
+# Horizon in Chromium, fernet rotation, idempotent re-run, lab down;
+# multinode: deploy, verify, live and cold migration, drain, a power cut
+# through the BMC and evacuation, check; the Fuel-style host networking;
+# fencing on a lab node) and the roles' molecule scenarios.  To stay well
+# inside CI's 80 minutes, the scenarios of the roles the end-to-end tests
+# deploy and exercise in the same run are left to `make molecule`: Keystone (tokens, catalog), Placement and Nova
 # (a server boots), Glance (an image round trip), Neutron (DHCP, metadata,
 # floating IP), Ceph and Cinder (a volume seen by the guest), Horizon (a
 # login in Chromium).  The shared services' scenarios (clusters included),

@@ -85,6 +85,7 @@ class Verify:
     steps: list[Step] = field(default_factory=list)
     _cleanup: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
     _server: Any = None
+    _address: str = ""  # the server's floating IP, once it answers ping
     _console_log: str = ""
 
     def step(self, name: str, fn: Callable[[], str]) -> bool:
@@ -205,6 +206,7 @@ class Verify:
                               "(no floating range in the inventory)")
         port = next(iter(self.conn.network.ports(device_id=self._server.id)))
         fip = self.conn.network.create_ip(floating_network_id=ext.id, port_id=port.id)
+        self._address = fip.floating_ip_address
         self._cleanup.append(("floating IP", lambda: self.conn.network.delete_ip(fip)))
         started = time.monotonic()
         if not ping(fip.floating_ip_address, self.opts.timeout):

@@ -1,5 +1,5 @@
-"""Host networking on the built-in lab, for the multinode and the Fuel-style
-bonded inventories: after `stackwright deploy --tags prepare,network` every
+"""Host networking on the built-in lab, for the Fuel-style bonded
+inventory: after `stackwright deploy --tags prepare,network` every
 node's links, addresses and Open vSwitch bridges match `stackwright plan
 --lab`; nodes reach each other on the networks they share and not on the
 others; an LACP bond keeps traffic flowing with one member down; the
@@ -37,9 +37,12 @@ pytestmark = [
 ]
 
 INVENTORIES = Path(__file__).resolve().parents[2] / "inventories"
+# The Fuel-style bonded layout: OVS and Linux bonds, VLANs, an admin
+# network - the hardest one.  The multinode inventory's plain layout is
+# deployed whole, and its networks used (VXLAN between nodes, floating IPs
+# through the network node), by test_multinode_lab.py: it left this file
+# to keep CI inside its time.
 CASES = {
-    "multinode": ("multinode.yml", "multinode", "e2enet",
-                  [("10.52.", "10.56."), ("10.53.", "10.57."), ("10.54.", "10.58."), ("10.55.", "10.59.")]),
     "fuel-bonded": ("fuel-bonded.yml", "fuel", "e2efuel",
                     [("10.20.0.", "10.21.0."), ("192.168.0.", "192.168.10."), ("192.168.1.", "192.168.11."),
                      ("192.168.2.", "192.168.12."), ("172.16.0.", "172.16.10."), ("172.16.1.", "172.16.11.")]),
@@ -187,7 +190,6 @@ def bond_member_state(case: Case, node: str) -> dict[str, str]:
     return dict(re.findall(r"member (\S+): (enabled|disabled)", out))
 
 
-@pytest.mark.parametrize("case", ["fuel-bonded"], indirect=True)
 def test_lacp_bond_survives_a_member_link_down(case: Case):
     for node in ("node1", "node3"):  # an OVS bond, and a Linux bond built by OVS in the lab
         assert "negotiated" in case.ssh(node, "ovs-appctl lacp/show bond0").stdout
@@ -213,7 +215,7 @@ def test_lacp_bond_survives_a_member_link_down(case: Case):
 
 
 def test_networking_survives_a_reboot_and_a_second_run_changes_nothing(case: Case):
-    node = {"multinode": "cmp1", "fuel-bonded": "node3"}[case.name]
+    node = "node3"
     stop(case.lab.node_dir(next(n for n in case.inv.nodes if n.name == node)) / "nspawn.pid", timeout=60)
     sw("lab", "up", str(case.path))  # boots the stopped node again
     deadline = time.monotonic() + 60
@@ -230,26 +232,27 @@ def test_networking_survives_a_reboot_and_a_second_run_changes_nothing(case: Cas
     assert set(changed_by_host(again.stdout).values()) == {0}, again.stdout
 
 
-@pytest.mark.parametrize("case", ["multinode"], indirect=True)
 def test_a_change_that_cuts_the_node_off_is_rolled_back(case: Case):
-    # a wrong VLAN on the management network: cmp1's management address
-    # would go out tagged on a port the lab cables untagged, out of
+    # a wrong VLAN on the network Ansible reaches node3 on (admin): its
+    # address would go out tagged on a port the lab cables untagged, out of
     # Ansible's reach (every static check passes: the address and the NIC
     # are there)
     data = yaml.safe_load(case.path.read_text())
-    next(n for n in data["networks"] if n["role"] == "management")["vlan"] = 99
+    roles = {n["role"] for n in data["networks"]}
+    reach = "admin" if "admin" in roles else "management"
+    next(n for n in data["networks"] if n["role"] == reach)["vlan"] = 99
     path = case.path.with_name(f"{case.path.stem}-broken.yml")
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     start = time.monotonic()
-    result = sw("deploy", str(path), "--tags", "network", "--limit", "cmp1", check=False)
+    result = sw("deploy", str(path), "--tags", "network", "--limit", "node3", check=False)
     case.timings["rollback"] = time.monotonic() - start
     assert result.returncode != 0
     out = " ".join(result.stdout.split())
     assert "rolled back" in out, out[-3000:]
     # the node is reachable and back on its previous configuration
-    check_node_matches_plan(case, "cmp1")
-    status = case.ssh("cmp1", "cat /var/lib/stackwright/network/status").stdout.strip()
+    check_node_matches_plan(case, "node3")
+    status = case.ssh("node3", "cat /var/lib/stackwright/network/status").stdout.strip()
     assert status == "rolled-back"
     # the right inventory applies cleanly again
-    sw("deploy", str(case.path), "--tags", "network", "--limit", "cmp1")
-    check_node_matches_plan(case, "cmp1")
+    sw("deploy", str(case.path), "--tags", "network", "--limit", "node3")
+    check_node_matches_plan(case, "node3")
