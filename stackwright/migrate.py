@@ -199,12 +199,14 @@ EVACUABLE = ("ACTIVE", "SHUTOFF", "ERROR")
 Power = Callable[[str], str]  # the node's fence device: "status"|"on"|"off" -> "on"|"off"
 
 
-def evacuate(conn: Any, inv: Inventory, node: str, power: Power, fence: bool, say: Callable[[str], None],
+def evacuate(conn: Any, inv: Inventory, node: str, power: Power | None, fence: bool, say: Callable[[str], None],
              timeout: float = 900) -> list[dict[str, Any]]:
     """Rebuild every server of a dead compute node on the others.
 
     Refused unless the node is off for sure: its fence device says so (with
-    *fence*, after powering it off).  Evacuating a node that still runs
+    *fence*, after powering it off); *power* None: the operator confirmed
+    it is off (a node whose BMC died with it), and then Nova must not hear
+    from it either.  Evacuating a node that still runs
     would start its servers a second time, on the same disks.  Then Nova is
     told at once (forced down, instead of waiting for missed heartbeats),
     the node is disabled so that nothing lands there when it returns, and
@@ -244,9 +246,15 @@ def evacuate(conn: Any, inv: Inventory, node: str, power: Power, fence: bool, sa
     return list(rows.values())
 
 
-def _fenced(node: str, svc: Any, power: Power, fence: bool, say: Callable[[str], None]) -> None:
+def _fenced(node: str, svc: Any, power: Power | None, fence: bool, say: Callable[[str], None]) -> None:
     """Return once the node's BMC reports it off; Refused when it is on and
     *fence* does not allow powering it off."""
+    if power is None:
+        if svc.state == "up" and not svc.is_forced_down:
+            raise Refused(f"{node}'s compute service is up: Nova still hears from it, so it is not off. Confirm "
+                          f"only a node you know is off (power cords out, or its BMC says so)")
+        say(f"{node}: off, as the operator confirmed (not checked by a fence device)")
+        return
     if power("status") == "on":
         if not fence:
             alive = ("its compute service is up: the node works, drain it instead (`stackwright node drain`)"

@@ -88,25 +88,36 @@ def drain(app: App, inventory: Path, name: str, fmt: str, timeout: int, vault_pa
 @inventory_argument
 @click.argument("name", metavar="NODE")
 @click.option("--fence", is_flag=True, help="Power NODE off through its BMC first, when it is on.")
+@click.option("--confirm-powered-off", "confirmed", is_flag=True,
+              help="NODE is off and you made sure of it yourself (its BMC is dead too, or it has none): no fence "
+                   "device is asked; refused while Nova still hears from NODE.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--timeout", default=900, show_default=True, type=click.IntRange(30, 7200),
               help="Seconds the rebuilds may take together.")
 @vault_password_option
 @click.pass_obj
-def evacuate(app: App, inventory: Path, name: str, fence: bool, fmt: str, timeout: int,
+def evacuate(app: App, inventory: Path, name: str, fence: bool, confirmed: bool, fmt: str, timeout: int,
              vault_password_file: Path | None) -> None:
     """Rebuild the servers of dead compute NODE on the other compute nodes.
 
     Refused unless NODE is off for sure: its fence device (nodes[].fence,
     its BMC) reports the power off - with --fence Stackwright powers it
-    off first.  Nova is then told the node is down (forced down), the node
+    off first; or, for a node without a working BMC, you confirm it is off
+    (--confirm-powered-off) and Nova does not hear from it.  Nova is then told the node is down (forced down), the node
     is disabled, and every server is rebuilt elsewhere; with instance disks
     in Ceph they keep their disks.  Exits 1 when a server was not
     evacuated.  When the node is back, `stackwright node enable` lets
     servers land on it again."""
+    if fence and confirmed:
+        raise click.UsageError("--fence and --confirm-powered-off exclude each other")
+    node = next((n for n in load_or_exit(app, inventory, deploying=True).nodes if n.name == name), None)
+    if not confirmed and node is not None and node.fence is None:
+        raise StackwrightError(f"node evacuate: {name} has no fence device in the inventory, so Stackwright cannot "
+                               f"make sure it is off; power it off yourself and add --confirm-powered-off")
     inv, conn, say, secrets = session(app, inventory, fmt, vault_password_file)
+    power = None if confirmed else _power(inv, name, secrets)
     _per_server(app, fmt, "evacuate", name,
-                lambda: migrate_mod.evacuate(conn, inv, name, _power(inv, name, secrets), fence, say, timeout),
+                lambda: migrate_mod.evacuate(conn, inv, name, power, fence, say, timeout),
                 "evacuated", "evacuated", f"{name}: every server evacuated", f"{name}: {{n}} server(s) not evacuated")
 
 

@@ -135,3 +135,13 @@ def test_lab_power_unknown_node_and_state(tmp_path):
     assert "no node 'nosuch' in" in result.output and "(nodes: aio1)" in result.output
     result = invoke("lab", "power", str(AIO), "sideways", "aio1")
     assert result.exit_code == 2 and "'sideways' is not one of 'off', 'on'" in result.output
+
+
+def test_evacuating_a_node_without_a_fence_device_needs_the_operators_word():
+    aio = str(Path(__file__).resolve().parents[2] / "inventories" / "aio.yml")
+    result = CliRunner().invoke(cli, ["node", "evacuate", aio, "aio1"])
+    assert result.exit_code == 1
+    assert ("aio1 has no fence device in the inventory, so Stackwright cannot make sure it is off; power it off "
+            "yourself and add --confirm-powered-off") in " ".join(result.output.split())
+    both = CliRunner().invoke(cli, ["node", "evacuate", aio, "aio1", "--fence", "--confirm-powered-off"])
+    assert both.exit_code == 2 and "exclude each other" in both.output

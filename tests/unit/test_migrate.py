@@ -305,3 +305,17 @@ def test_enable_after_evacuation_waits_for_the_node_and_its_clean_up():
     done = migrate.enable(conn, MULTINODE, "cmp1", bmc)
     assert done == ["evacuated servers' remains removed, forced-down state lifted", "compute service enabled"]
     assert conn.compute.calls[-2:] == [("forced_down", ("cmp1", False)), ("enable", "cmp1")]
+
+
+def test_an_operators_confirmation_stands_for_the_bmc_unless_nova_hears_the_node():
+    conn = evacuation_lab()
+    conn.compute._services[0].state = "up"  # heartbeats still arrive
+    with pytest.raises(migrate.Refused, match="cmp1's compute service is up: Nova still hears from it, so it is "
+                                              "not off"):
+        migrate.evacuate(conn, MULTINODE, "cmp1", None, fence=False, say=lambda msg: None)
+    assert conn.compute.calls == []
+    conn.compute._services[0].state = "down"
+    said: list[str] = []
+    rows = migrate.evacuate(conn, MULTINODE, "cmp1", None, fence=False, say=said.append, timeout=60)
+    assert "cmp1: off, as the operator confirmed (not checked by a fence device)" in said
+    assert [r["result"] for r in rows] == ["evacuated", "evacuated", "evacuated", "not evacuated"]
