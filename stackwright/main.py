@@ -163,6 +163,22 @@ def node_access(inv: Inventory, private_key: Path | None) -> tuple[Path | None, 
     return private_key, None
 
 
+def day2_playbook(app: App, inv: Inventory, inventory: Path, playbook: str, private_key: Path | None,
+                  console: Console | None = None, **kwargs: Any) -> Any:
+    """Run a day-2 playbook against the inventory the last deploy rendered
+    (refused before any deploy), as the deploy reaches the nodes; its
+    runner files go to a folder named after the playbook."""
+    from .paths import work_dir
+    from .runner import run_playbook
+
+    work = work_dir(inventory, inv.cloud.name)
+    if not (work / "inventory" / "hosts.yml").exists():
+        raise StackwrightError(f"{playbook}: no rendered inventory in {work}: deploy the cloud first")
+    private_key, known_hosts = node_access(inv, private_key)
+    return run_playbook(playbook, inventory_dir=work / "inventory", work=work / Path(playbook).stem,
+                        console=console or app.console, private_key=private_key, known_hosts=known_hosts, **kwargs)
+
+
 def read_secrets(inventory: Path, vault_password_file: Path | None) -> dict[str, Any]:
     """The inventory's secrets, or the problems with its secrets file as an error."""
     try:

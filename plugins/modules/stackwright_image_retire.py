@@ -57,7 +57,7 @@ actions:
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.stackwright_openstack import AUTH_SPEC, connect
+from ansible.module_utils.stackwright_openstack import AUTH_SPEC, run
 
 SUFFIX = "-superseded-"
 
@@ -115,12 +115,7 @@ def main() -> None:
         supports_check_mode=True,
     )
     p = module.params
-    conn, exceptions = connect(module, p["region"])
-    try:
-        actions = retire(conn, p["disk"], p["helpers"], p["build"], module.check_mode)
-    except exceptions.SDKException as exc:
-        module.fail_json(msg=f"Glance: {exc}")
-    module.exit_json(changed=bool(actions), actions=actions)
+    run(module, "Glance", lambda conn: retire(conn, p["disk"], p["helpers"], p["build"], module.check_mode))
 
 
 if __name__ == "__main__":

@@ -78,7 +78,7 @@ actions:
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.stackwright_openstack import AUTH_SPEC, connect
+from ansible.module_utils.stackwright_openstack import AUTH_SPEC, run
 
 
 def ensure(conn: Any, p: dict[str, Any], check: bool) -> list[str]:
@@ -174,12 +174,7 @@ def main() -> None:
     bad = sorted(set(p["endpoints"]) - {"public", "internal", "admin"})
     if bad:
         module.fail_json(msg=f"endpoints: unknown interface(s) {', '.join(bad)} (public, internal, admin)")
-    conn, exceptions = connect(module, p["region"])
-    try:
-        actions = ensure(conn, p, module.check_mode)
-    except exceptions.SDKException as exc:
-        module.fail_json(msg=f"Keystone: {exc}")
-    module.exit_json(changed=bool(actions), actions=actions)
+    run(module, "Keystone", lambda conn: ensure(conn, p, module.check_mode))
 
 
 if __name__ == "__main__":
