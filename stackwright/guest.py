@@ -11,6 +11,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 BOOTED = "STACKWRIGHT-GUEST booted"
@@ -22,6 +23,10 @@ DISK_MARK = re.compile(r"STACKWRIGHT-DISK (\S+) (\d+) sectors")
 DISKMARK = re.compile(r"STACKWRIGHT-DISKMARK (\S+)")
 # every 5 s: a live-migrated guest's keeps counting, a rebooted one restarts
 UPTIME = re.compile(r"STACKWRIGHT-UPTIME (\d+(?:\.\d+)?)")
+# the SSH host key the guest made at this boot (for the client to pin), and
+# dropbear started with the metadata service's keys for root
+HOSTKEY_MARK = re.compile(r"STACKWRIGHT-HOSTKEY (ssh-ed25519) ([A-Za-z0-9+/=]+)")
+SSH_MARK = re.compile(r"STACKWRIGHT-SSH keys (\d+)")
 
 
 def console(conn: Any, server: Any) -> str:
@@ -65,6 +70,38 @@ def pingable(conn: Any, name: str, node: str, image: str = "stackwright-testgues
         conn.compute.delete_server(server)
         conn.compute.wait_for_delete(server, wait=300)
         conn.network.delete_security_group(group)
+
+
+class Ssh:
+    """Root's shell on a test guest: a key pair made here (the private key
+    never leaves a temporary directory of this machine), the guest's host
+    key pinned from its console (no trust on first use), OpenSSH's client."""
+
+    def __init__(self, workdir: Path):
+        self.key = workdir / "id_ed25519"
+        self.known_hosts = workdir / "known_hosts"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "stackwright-verify", "-f",
+                        str(self.key)], check=True, capture_output=True)
+
+    @property
+    def public_key(self) -> str:
+        return self.key.with_suffix(".pub").read_text().strip()
+
+    def pin(self, address: str, console_log: str) -> bool:
+        """Trust the host key the guest printed at its latest boot."""
+        found = HOSTKEY_MARK.findall(console_log)
+        if not found:
+            return False
+        kind, key = found[-1]
+        self.known_hosts.write_text(f"{address} {kind} {key}\n")
+        return True
+
+    def run(self, address: str, command: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["ssh", "-i", str(self.key), "-o", f"UserKnownHostsFile={self.known_hosts}",
+             "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
+             "-o", "LogLevel=ERROR", f"root@{address}", command],
+            capture_output=True, text=True, check=False, timeout=timeout)
 
 
 class Pinger(threading.Thread):

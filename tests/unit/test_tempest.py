@@ -5,10 +5,21 @@ from __future__ import annotations
 import configparser
 import os
 import shutil
+from pathlib import Path
+from types import SimpleNamespace as NS
 
 import pytest
 
-from stackwright.tempest import TempestError, init_workspace, parse, render_conf
+from stackwright.tempest import (
+    KNOWN_FAILURES,
+    TempestError,
+    by_service,
+    image_file,
+    init_workspace,
+    parse,
+    render_conf,
+    selection,
+)
 
 # tempest run output (subunit-trace), as printed by Tempest 33
 
@@ -39,6 +50,8 @@ CLOUD = {
     "region": "RegionOne", "image_id": "img", "flavor_id": "f1", "flavor_alt_id": "f2",
     "public_network_id": "pub", "public_network_name": "public", "compute_nodes": 1, "timeout": 300,
     "volumes": False, "network_extensions": ["agent", "router"], "dashboard_url": "",
+    "img_file": "/w/tempest-image.img", "img_disk_format": "raw", "img_container_format": "bare",
+    "img_properties": "kernel_id:k1,ramdisk_id:r1,os_command_line:console=ttyS0",
 }
 
 
@@ -51,8 +64,17 @@ def test_conf_describes_the_cloud():
     assert conf["network"]["public_network_id"] == "pub"
     assert conf["service_available"]["cinder"] == "false" and conf["service_available"]["neutron"] == "true"
     assert conf["compute-feature-enabled"]["resize"] == "false"  # one compute node
-    assert conf["validation"]["run_validation"] == "false"
+    # the test guest takes the key pair's key: Tempest logs in over a floating IP
+    assert conf["validation"]["run_validation"] == "true"
+    assert conf["validation"]["connect_method"] == "floating" and conf["validation"]["image_ssh_user"] == "root"
+    without = configparser.ConfigParser(interpolation=None)
+    without.read_string(render_conf({**CLOUD, "public_network_id": "", "public_network_name": ""}))
+    assert without["validation"]["run_validation"] == "false"  # no floating IP: unreachable from here
     assert conf["network-feature-enabled"]["api_extensions"] == "agent,router"
+    # an image a scenario test uploads boots as the test guest does
+    assert conf["scenario"]["img_file"] == "/w/tempest-image.img"
+    assert conf["volume-feature-enabled"]["backup"] == "false"  # no cinder-backup deployed
+    assert conf["scenario"]["img_properties"] == "kernel_id:k1,ramdisk_id:r1,os_command_line:console=ttyS0"
     assert conf["service_available"]["horizon"] == "false" and not conf.has_section("dashboard")
 
 
@@ -98,3 +120,61 @@ def test_workspace_failure_is_reported_with_tempest_own_words(tmp_path):
     (tmp_path / "tempest-workspaces.yaml").write_text("stackwright: /somewhere/else\n")
     with pytest.raises(TempestError, match=r"tempest init .* failed: .*stackwright"):
         init_workspace(_tempest(), tmp_path / "tempest")
+
+
+LISTED = [FLAVOR, BASIC, NETS, IMAGE, "tempest.api.identity.v3.test_tokens.TokensV3Test.test_create_token",
+          "tempest.api.volume.test_volumes_get.VolumesGetTest.test_volume_create_get_update_delete"]
+
+
+def _chosen(test_set: str) -> list[str]:
+    import re
+
+    args = selection(test_set)
+    assert args[0] == "--regex"
+    return [t for t in LISTED if re.search(args[1], t)]
+
+
+def test_sets_choose_their_tests():
+    assert selection("smoke") == ["--smoke"]
+    assert _chosen("full") == LISTED
+    assert _chosen("scenario") == [BASIC]
+    assert _chosen("nova") == [FLAVOR]
+    assert _chosen("keystone,neutron") == [NETS, LISTED[4]]
+    assert _chosen("glance, scenario") == [BASIC, IMAGE]
+    for wrong in ("heat", "nova,bogus", "", "smoke,nova"):
+        with pytest.raises(TempestError, match="is not one of smoke, full"):
+            selection(wrong)
+
+
+def test_results_per_service():
+    assert by_service(parse(OUTPUT)) == {
+        "glance": {"passed": 0, "failed": 0, "skipped": 1},
+        "nova": {"passed": 1, "failed": 0, "skipped": 0},
+        "neutron": {"passed": 1, "failed": 0, "skipped": 0},
+        "cinder": {"passed": 0, "failed": 0, "skipped": 1},
+        "scenario": {"passed": 0, "failed": 1, "skipped": 0},
+    }
+
+
+def test_known_failures_carry_their_reason():
+    assert KNOWN_FAILURES.get(BASIC) is None
+    for test, reason in KNOWN_FAILURES.items():
+        assert test.startswith("tempest.") and len(reason) > 40
+
+
+def test_the_guest_image_is_saved_once_with_what_makes_it_boot(tmp_path):
+    saved = []
+    img = NS(size=4, kernel_id="k1", ramdisk_id="r1", os_command_line="console=ttyS0", disk_format="raw",
+             container_format="bare")
+
+    def download_image(image, output):
+        saved.append(image)
+        Path(output).write_bytes(b"disk")
+
+    conn = NS(image=NS(download_image=download_image))
+    values = image_file(conn, img, tmp_path / "guest.img")
+    assert values == {"img_file": str(tmp_path / "guest.img"), "img_disk_format": "raw",
+                      "img_container_format": "bare",
+                      "img_properties": "kernel_id:k1,ramdisk_id:r1,os_command_line:console=ttyS0"}
+    image_file(conn, img, tmp_path / "guest.img")
+    assert saved == [img]  # the same size is there already: not fetched again
