@@ -41,6 +41,11 @@ class Listener:
     path: str = ""
     health: str = "/"
     public: bool = False
+    # HAProxy fronts it on the VIPs (an HTTP API), with *health* as its check
+    proxied: bool = False
+    # ... or, for a database, as TCP, one member at a time (the others are
+    # backups), checked over HTTP on this port instead
+    check_port: int | None = None
 
 
 @dataclass(frozen=True)
@@ -103,7 +108,7 @@ class Service:
     runs_on: tuple[NodeRole, ...] = ()
     members: Callable[[Inventory], list[str]] | None = None
     listeners: tuple[Listener, ...] = ()
-    database: str | None = None
+    database: str | None = None  # the database its processes use (`stackwright restore` stops them meanwhile)
     secrets: tuple[str, ...] = ()
     # what each node of the group reports to the cloud's APIs once it runs:
     # ("compute", Nova service binary) or ("network", Neutron agent type);
@@ -164,6 +169,14 @@ def _gateways(inv: Inventory) -> list[str]:
     return [n.name for n in inv.nodes_with_role("network") or inv.nodes_with_role("controller")]
 
 
+def ha_controllers(inv: Inventory) -> list[str]:
+    """The controllers that hold the cloud's virtual IPs together (pacemaker
+    and HAProxy run there): every controller once the inventory has a VIP."""
+    if inv.cloud.internal_vip is None and inv.cloud.public_vip is None:
+        return []
+    return [n.name for n in inv.nodes_with_role("controller")]
+
+
 def _no_storage_node(inv: Inventory) -> str | None:
     if inv.nodes_with_role("storage"):
         return None
@@ -182,9 +195,28 @@ SERVICES: tuple[Service, ...] = (
             packages=Packages(("openvswitch-switch",)),
             members=_ovs_nodes),
     Service("chrony", "time", "chrony", ("chrony",), packages=Packages(("chrony",)), runs_on=NODE_ROLES),
-    Service("mariadb", "mariadb", "mariadb", ("mariadb",), packages=Packages(("mariadb-server", "python3-pymysql")),
+    # HAProxy in front of every API, on the VIPs: configured first, then
+    # pacemaker runs it (a clone on every member) with the VIPs
+    Service("haproxy", "cluster", "haproxy", ("haproxy",), packages=Packages(("haproxy",)),
+            members=ha_controllers, listeners=(Listener("haproxy_stats", 1936),)),
+    # The cluster stack holding the VIPs: corosync (knet) and pacemaker, with
+    # pcs for the operator (its daemon, pcsd, stays off: the role writes
+    # corosync.conf itself, so nothing listens on 2224), the agents of the
+    # VIPs (resource-agents) and of the fence devices (fence-agents,
+    # ipmitool).  pacemaker-cli-utils: crm_mon, cibadmin, crm_attribute.
+    Service("pacemaker", "cluster", "pacemaker", ("corosync", "pacemaker"),
+            packages=Packages(("corosync", "pacemaker", "pacemaker-cli-utils", "pcs", "resource-agents",
+                               "fence-agents", "ipmitool")),
+            members=ha_controllers, secrets=("corosync_authkey",)),
+    # mariadb-backup: `stackwright backup` takes a hot, consistent copy of the databases with it
+    Service("mariadb", "mariadb", "mariadb", ("mariadb",),
+            packages=Packages(("mariadb-server", "mariadb-backup", "python3-pymysql")),
             runs_on=("controller",),
-            listeners=(Listener("mariadb", 3306),)),
+            # with several members, HAProxy writes to one Synced member
+            # (galera_check answers on 9200 whether this one is)
+            listeners=(Listener("mariadb", 3306, proxied=True, check_port=9200), Listener("galera_check", 9200)),
+            # Galera's state transfers (several controllers) log in with it
+            secrets=("mariadb_sst_password",)),
     # python3-requests: Ansible's rabbitmq modules need it
     Service("rabbitmq", "rabbitmq", "rabbitmq", ("rabbitmq-server",),
             packages=Packages(("rabbitmq-server", "python3-requests")), runs_on=("controller",),
@@ -201,11 +233,12 @@ SERVICES: tuple[Service, ...] = (
                 *_no_db_setup("keystone", "keystone"), ("keystone", "keystone/create-admin-tenant", "boolean", "false"),
                 ("keystone", "keystone/register-endpoint", "boolean", "false"))),
             runs_on=("controller",),
-            listeners=(Listener("keystone", 5000, "identity", "/v3", "/v3", public=True),), database="keystone",
+            listeners=(Listener("keystone", 5000, "identity", "/v3", "/v3", public=True, proxied=True),),
+            database="keystone",
             secrets=("keystone_admin_password", "keystone_db_password")),
     Service("placement", "placement", "placement", ("placement-api",),
             packages=Packages(("placement-api", *_API_CLIENTS), debconf=_no_db_setup("placement-common", "placement")),
-            runs_on=("controller",), listeners=(Listener("placement", 8778, "placement", public=True),),
+            runs_on=("controller",), listeners=(Listener("placement", 8778, "placement", public=True, proxied=True),),
             database="placement",
             secrets=("placement_db_password", "placement_keystone_password")),
     Service("glance", "glance", "glance", ("glance-api",),
@@ -213,15 +246,17 @@ SERVICES: tuple[Service, ...] = (
                 *_no_db_setup("glance-common", "glance"),
                 ("glance-api", "glance/register-endpoint", "boolean", "false"))),
             runs_on=("controller",),
-            listeners=(Listener("glance", 9292, "image", health="/healthcheck", public=True),), database="glance",
+            listeners=(Listener("glance", 9292, "image", health="/healthcheck", public=True, proxied=True),),
+            database="glance",
             secrets=("glance_db_password", "glance_keystone_password")),
     Service("nova", "nova", "nova", ("nova-api", "nova-api-metadata", "nova-conductor", "nova-scheduler",
                                      "nova-novncproxy"),
             packages=Packages(("nova-api", "nova-conductor", "nova-scheduler", "nova-consoleproxy", *_API_CLIENTS),
                               debconf=_NOVA_DEBCONF),
             runs_on=("controller",),
-            listeners=(Listener("nova_api", 8774, "compute", "/v2.1", public=True), Listener("nova_metadata", 8775),
-                       Listener("nova_novncproxy", 6080, health="/vnc_auto.html", public=True)),
+            listeners=(Listener("nova_api", 8774, "compute", "/v2.1", public=True, proxied=True),
+                       Listener("nova_metadata", 8775, proxied=True),
+                       Listener("nova_novncproxy", 6080, health="/vnc_auto.html", public=True, proxied=True)),
             database="nova", reports=(("compute", "nova-conductor"), ("compute", "nova-scheduler")),
             secrets=("nova_db_password", "nova_keystone_password", "nova_metadata_secret")),
     # genisoimage: config drives (a Recommends of nova-compute; Tempest found it
@@ -242,7 +277,8 @@ SERVICES: tuple[Service, ...] = (
             "no node has the compute role: the cloud cannot run instances"),
     Service("neutron_server", "neutron", "neutron", ("neutron-api", "neutron-rpc-server"),
             packages=Packages(("neutron-server", *_API_CLIENTS), debconf=_NEUTRON_DEBCONF),
-            runs_on=("controller",), listeners=(Listener("neutron", 9696, "network", public=True),), database="neutron",
+            runs_on=("controller",), listeners=(Listener("neutron", 9696, "network", public=True, proxied=True),),
+            database="neutron",
             secrets=("neutron_db_password", "neutron_keystone_password")),
     Service("neutron_ovs_agent", "neutron", "neutron", ("neutron-openvswitch-agent",),
             packages=Packages(("neutron-openvswitch-agent",), debconf=_NEUTRON_DEBCONF),
@@ -257,18 +293,20 @@ SERVICES: tuple[Service, ...] = (
     Service("cinder", "cinder", "cinder", ("cinder-api", "cinder-scheduler"),
             packages=Packages(("cinder-api", "cinder-scheduler", *_API_CLIENTS), debconf=_CINDER_DEBCONF),
             runs_on=("controller",),
-            listeners=(Listener("cinder", 8776, "volumev3", "/v3/%(project_id)s", "/healthcheck", public=True),),
+            listeners=(Listener("cinder", 8776, "volumev3", "/v3/%(project_id)s", "/healthcheck", public=True,
+                                proxied=True),),
             database="cinder", secrets=("cinder_db_password", "cinder_keystone_password"),
             needs=_no_storage_node),
     Service("cinder_volume", "cinder", "cinder", ("cinder-volume",),
             packages=Packages(("cinder-volume",), with_ceph=_RBD, without_ceph=("tgt",), debconf=_CINDER_DEBCONF),
-            runs_on=("storage",), needs=_no_storage_node),
+            runs_on=("storage",), database="cinder", needs=_no_storage_node),
     Service("horizon", "horizon", "horizon", ("apache2",),
             packages=Packages(("openstack-dashboard-apache", "python3-pymemcache"), debconf=(
                 ("openstack-dashboard-apache", "horizon/activate_vhost", "boolean", "true"),
                 ("openstack-dashboard-apache", "horizon/use_ssl", "boolean", "false"))),
             runs_on=("controller",),
-            listeners=(Listener("horizon", 80, health="/auth/login/", public=True),), secrets=("horizon_secret_key",)),
+            listeners=(Listener("horizon", 80, health="/auth/login/", public=True, proxied=True),),
+            secrets=("horizon_secret_key",)),
     # Known to the inventory, not deployable yet: asking for them is refused.
     Service("heat", "heat", "heat", ("heat-api", "heat-api-cfn", "heat-engine"), runs_on=("controller",),
             option="heat", not_yet="Stackwright has no Heat role yet (the issue on Swift, Heat and telemetry)"),
@@ -314,6 +352,12 @@ def units() -> dict[str, list[str]]:
     return {s.group: list(s.units) for s in deployable()}
 
 
+def databases() -> dict[str, str]:
+    """group -> the database its processes use (rendered as
+    stackwright_databases: a restore stops these while it replaces the data)."""
+    return {s.group: s.database for s in deployable() if s.database}
+
+
 def ports() -> dict[str, int]:
     """Every listener's port by name (rendered as stackwright_ports)."""
     return {lis.name: lis.port for s in deployable() for lis in s.listeners}
@@ -344,6 +388,25 @@ def shared_values(inv: Inventory) -> dict[str, object]:
         "memcached_servers": on_management("memcached", "memcached"),
         "rabbitmq_hosts": on_management("rabbitmq", "rabbitmq"),
     }
+
+
+def frontends(inv: Inventory) -> list[dict[str, object]]:
+    """What HAProxy serves on the VIPs: every API of this inventory's
+    services, its health check, whether it answers on the public VIP too,
+    and its backends (each node of the service on its management address).
+    Empty without HAProxy (no VIP)."""
+    out: list[dict[str, object]] = []
+    if not service("haproxy").hosts(inv):
+        return out
+    for s in deployable():
+        hosts = s.hosts(inv)
+        for lis in s.listeners:
+            if lis.proxied and hosts:
+                out.append({"name": lis.name, "port": lis.port, "health": lis.health, "public": lis.public,
+                            "check_port": lis.check_port,
+                            "backends": [{"name": h, "address": str(inv.address(inv.node(h), "management"))}
+                                         for h in hosts]})
+    return out
 
 
 def units_by_node(inv: Inventory) -> dict[str, list[str]]:
@@ -382,16 +445,31 @@ def secrets() -> tuple[str, ...]:
 # -- validate: what the catalog cannot deploy yet, and what it leaves out ---
 
 
+def _several_controllers(inv: Inventory, count: int) -> Iterator[Problem]:
+    """What several controllers are refused for."""
+    if count < 2:
+        return
+    yield Problem(("nodes",), f"{count} controllers: a highly available control plane is not "
+                  "deployable yet (pacemaker holds the VIPs, HAProxy fronts the APIs and MariaDB forms a Galera "
+                  "cluster, but the services do not run on every controller behind the VIPs yet; the issue "
+                  "on high availability)", "use one controller", not_yet=True)
+    if not inv.cloud.services.ceph:
+        # found by a three-controller lab deploy: verify's server failed
+        # with "Image ... has no associated data"
+        yield Problem(("cloud", "services", "ceph"), f"{count} controllers share Glance's images "
+                      "only through Ceph: with Glance's file store an image lives on the one controller that "
+                      "took the upload, and the others answer 'no associated data' (a Swift store is not "
+                      "deployable yet)", "set `ceph: true` under `services:` and give a node the storage role",
+                      not_yet=True)
+
+
 def problems(inv: Inventory) -> Iterator[Problem]:
     for s in SERVICES:
         if s.option and getattr(inv.cloud.services, s.option) and not s.deployable:
             yield Problem(("cloud", "services", s.option), f"{s.option} is not deployable yet: {s.not_yet}",
                           f"remove `{s.option}: true` (or set it to false)", not_yet=True)
     controllers = inv.nodes_with_role("controller")
-    if len(controllers) > 1:
-        yield Problem(("nodes",), f"{len(controllers)} controllers: a highly available control plane is not "
-                      "deployable yet (no pacemaker to hold the VIPs, no HAProxy in front of the APIs, no Galera "
-                      "cluster; the issue on high availability)", "use one controller", not_yet=True)
+    yield from _several_controllers(inv, len(controllers))
     for name in ("internal_vip", "public_vip"):
         if getattr(inv.cloud, name) is not None and len(controllers) == 1:
             yield Problem(("cloud", name), "a virtual IP needs the high-availability stack (pacemaker), which is "

@@ -47,7 +47,8 @@ def parse_vlan_range(text: str) -> tuple[int, int]:
 def check(inv: Inventory) -> list[Problem]:
     problems: list[Problem] = []
     for rule in (_networks, _network_roles, _network_types, _nodes_unique, _node_interfaces, _bond_options,
-                 _node_networks, _mtus, _vlans, _topology, _vips, _services, catalog.problems):
+                 _node_networks, _mtus, _vlans, _topology, _vips, _cluster_fencing, _services,
+                 catalog.problems):
         problems.extend(rule(inv))
     return problems
 
@@ -293,6 +294,22 @@ def _topology(inv: Inventory) -> Iterator[Problem]:
                 f"controller {node.name!r} is not on the api network (the public endpoints live there)",
                 "attach it to the network with `role: api`",
             )
+
+
+def _cluster_fencing(inv: Inventory) -> Iterator[Problem]:
+    """Controllers holding VIPs together need fence devices."""
+    members = catalog.ha_controllers(inv)
+    if len(members) > 1:
+        for i, node in enumerate(inv.nodes):
+            if node.name in members and node.fence is None:
+                yield Problem(
+                    ("nodes", i),
+                    f"controller {node.name} has no fence device: pacemaker runs with fencing on and moves a "
+                    "failed controller's VIPs only once its BMC has powered it off (without one they would "
+                    "stay with nobody)",
+                    "add `fence: {agent: ipmilan, address: BMC, username: USER}` to the node, and its "
+                    f"password as fence_password_{node.name} in the secrets file",
+                )
 
 
 def _vips(inv: Inventory) -> Iterator[Problem]:

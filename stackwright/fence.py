@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -70,3 +71,16 @@ def power(inv: Inventory, name: str, secrets: dict[str, Any], action: Action, ti
              if ln.strip() and "DeprecationWarning" not in ln and "from pipes import" not in ln]
     raise FenceError(f"{name}'s BMC at {fence.address}:{fence.port}: {action} failed: "
                      f"{lines[-1] if lines else f'exit {done.returncode}'}")
+
+
+def control(inv: Inventory, name: str, secrets: dict[str, Any]) -> Callable[[str], str]:
+    """The node's fence device as the day-2 logic (migrate.evacuate and
+    enable) calls it: an agent's error becomes a refusal."""
+    from .migrate import Refused
+
+    def power_of(action: str) -> str:
+        try:
+            return power(inv, name, secrets, action)  # type: ignore[arg-type]
+        except FenceError as exc:
+            raise Refused(str(exc)) from None
+    return power_of

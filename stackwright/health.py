@@ -19,7 +19,7 @@ from typing import Any
 
 import requests
 
-from . import catalog
+from . import catalog, migrate
 from .model import Inventory
 
 OK, WARNING, FAILED = "ok", "warning", "failed"
@@ -107,6 +107,25 @@ def hypervisors(conn: Any, inv: Inventory) -> Iterator[Row]:
             yield Row("hypervisor", node, FAILED, "not registered")
         else:
             yield Row("hypervisor", node, OK if h.state == "up" else FAILED, f"{h.state}, {h.status}")
+
+
+def cpus(conn: Any, inv: Inventory) -> Iterator[Row]:
+    """Can a guest move live between any two compute nodes?  With guests
+    that see the host's CPU (cpu_mode host-model) the target needs every
+    CPU feature of the source: each pair that lacks some is a warning."""
+    if not migrate.cpu_guarded(inv):
+        yield Row("cpu", "compute nodes", OK, "guests run on an emulated CPU (qemu, cpu_mode none): any node "
+                  "takes them")
+        return
+    found = migrate.cpus(conn)
+    nodes = sorted(n.name for n in inv.nodes_with_role("compute") if n.name in found)
+    pairs = [(a, b, why) for a in nodes for b in nodes if a != b and (why := migrate.cpu_mismatch(found, a, b))]
+    for source, target, why in pairs:
+        yield Row("cpu", f"{source} -> {target}", WARNING, f"no live migration this way: {why}")
+    if not pairs:
+        models = sorted({found[n].model for n in nodes})
+        yield Row("cpu", "compute nodes", OK, f"a guest can move live between any two of {len(nodes)} "
+                  f"(CPU {', '.join(models) or 'unknown'})")
 
 
 # -- on the nodes (playbooks/check.yml) ------------------------------------------------

@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .guest import DISKMARK, Pinger
-from .verify import StepFailed, StepSkipped, Verify, wait_for
+from .guest import DISKMARK, HOSTKEY_MARK, Pinger
+from .verify import StepFailed, StepSkipped, Verify, ping, wait_for
 
 
 class Lifecycle(Verify):
@@ -29,12 +29,22 @@ class Lifecycle(Verify):
             return s if s.status == wanted and not s.task_state else None
         return wait_for(f"{what}: server {wanted}", reached, self.opts.timeout, interval=2)
 
+    def _answers(self, what: str) -> str:
+        """ACTIVE is Nova's word; the guest answering through its floating
+        IP is the user's (a resume or a reboot that leaves the guest's tap
+        unplugged is ACTIVE too)."""
+        if not self._address:
+            return ""
+        if not ping(self._address, self.opts.timeout):
+            raise StepFailed(f"{what}: ACTIVE, but {self._address} does not answer ping")
+        return ", answers ping"
+
     def _pair(self, first: Callable[[Any], None], middle: str, second: Callable[[Any], None], what: str) -> str:
         first(self._server)
         self._state(middle, what)
         second(self._server)
         self._state("ACTIVE", what)
-        return f"{middle}, then ACTIVE again"
+        return f"{middle}, then ACTIVE again{self._answers(what)}"
 
     def _marks(self) -> list[str]:
         return DISKMARK.findall(self._console())
@@ -80,11 +90,10 @@ class Lifecycle(Verify):
         return self._pair(self.conn.compute.stop_server, "SHUTOFF", self.conn.compute.start_server, "stop/start")
 
     def reboot(self) -> str:
-        """A soft reboot (the guest is asked to shut down, then started),
-        seen from outside through the floating IP: the guest stops
-        answering, then answers again.  (Not through its console: after a
-        soft reboot the test guest's serial log stops after the early boot
-        messages in the lab, although the guest runs and has its network.)"""
+        """A soft reboot (the guest is asked to shut down, then started):
+        it stops answering ping through its floating IP, answers again,
+        and, logged into over SSH (the new boot's host key pinned from the
+        console), has been up for less time than since the request."""
         self._need_server()
         if not self._address:
             raise StepSkipped("no floating IP to watch the guest through")
@@ -92,6 +101,7 @@ class Lifecycle(Verify):
         pinger.start()
         try:
             wait_for("ping before the reboot", lambda: pinger.answered, self.opts.timeout, interval=1)
+            old_key = HOSTKEY_MARK.findall(self._console())[-1:]
             asked = time.time()
             self.conn.compute.reboot_server(self._server, "SOFT")
             self._state("ACTIVE", "reboot")
@@ -102,7 +112,19 @@ class Lifecycle(Verify):
             gap, _lost = pinger.gap(asked, time.time())
         finally:
             pinger.stop.set()
-        return f"down and back, answering ping again after {gap:.0f} s without"
+        if self._ssh is None:
+            return f"down and back, answering ping again after {gap:.0f} s without (no SSH to look inside)"
+        ssh, address = self._ssh, self._address
+        wait_for("the new boot's host key on the console",
+                 lambda: HOSTKEY_MARK.findall(self._console())[-1:] not in ([], old_key), self.opts.timeout)
+        ssh.pin(address, self._console_log)
+        inside = wait_for("SSH after the reboot", lambda: (r := ssh.run(address, "cut -d' ' -f1 /proc/uptime"))
+                          .returncode == 0 and r.stdout.strip(), min(self.opts.timeout, 120), interval=3)
+        since = time.time() - asked
+        if float(inside) >= since:
+            raise StepFailed(f"the guest has been up {float(inside):.0f} s, the reboot was asked {since:.0f} s ago")
+        return (f"down and back, answering ping again after {gap:.0f} s without; inside, up {float(inside):.0f} s "
+                "(a new boot)")
 
     def pause(self) -> str:
         self._need_server()
@@ -137,7 +159,7 @@ class Lifecycle(Verify):
         after = self._state("ACTIVE", "resize confirm")
         if after.flavor.name != bigger:
             raise StepFailed(f"the server has flavor {after.flavor.name} after resizing to {bigger}")
-        return f"{before} -> {bigger}, confirmed, on {after.compute_host}"
+        return f"{before} -> {bigger}, confirmed, on {after.compute_host}{self._answers('resize')}"
 
     def shelve(self) -> str:
         self._need_server()
@@ -149,7 +171,7 @@ class Lifecycle(Verify):
         marks = wait_for("the disk marker after unshelve", lambda: [m for m in self._marks() if m], self.opts.timeout)
         if marks[-1] != mark:
             raise StepFailed(f"after unshelve the disk is {marks[-1]}, before it was {mark}")
-        return "offloaded and back, with its disk"
+        return f"offloaded and back, with its disk{self._answers('unshelve')}"
 
     def rebuild(self) -> str:
         self._need_server()
@@ -159,7 +181,7 @@ class Lifecycle(Verify):
         self._state("ACTIVE", "rebuild")
         fresh = wait_for("a new disk marker after the rebuild", lambda: [m for m in self._marks() if m != mark],
                          self.opts.timeout)
-        return f"rebuilt from {self.opts.image}: a new disk ({fresh[-1][-8:]})"
+        return f"rebuilt from {self.opts.image}: a new disk ({fresh[-1][-8:]}){self._answers('rebuild')}"
 
     def more(self) -> list[tuple[str, Callable[[], str]]]:
         return [("snapshot, boot from it", self.snapshot), ("stop and start", self.stop_start),

@@ -3,8 +3,9 @@ lab and the Ansible runner."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -163,11 +164,26 @@ def node_access(inv: Inventory, private_key: Path | None) -> tuple[Path | None, 
     return private_key, None
 
 
+@contextlib.contextmanager
+def cloud_locked(inventory: Path, inv: Inventory) -> Iterator[None]:
+    """The cloud's run lock (stackwright/lock.py) for the block: another run
+    that holds it is an error naming that run."""
+    from . import lock
+    from .paths import work_dir
+
+    try:
+        with lock.held(work_dir(inventory, inv.cloud.name), inv.cloud.name):
+            yield
+    except lock.Locked as exc:
+        raise StackwrightError(str(exc)) from None
+
+
 def day2_playbook(app: App, inv: Inventory, inventory: Path, playbook: str, private_key: Path | None,
-                  console: Console | None = None, **kwargs: Any) -> Any:
+                  console: Console | None = None, locked: bool = True, **kwargs: Any) -> Any:
     """Run a day-2 playbook against the inventory the last deploy rendered
     (refused before any deploy), as the deploy reaches the nodes; its
-    runner files go to a folder named after the playbook."""
+    runner files go to a folder named after the playbook.  Under the
+    cloud's run lock unless *locked* is False (a playbook that only reads)."""
     from .paths import work_dir
     from .runner import run_playbook
 
@@ -175,8 +191,24 @@ def day2_playbook(app: App, inv: Inventory, inventory: Path, playbook: str, priv
     if not (work / "inventory" / "hosts.yml").exists():
         raise StackwrightError(f"{playbook}: no rendered inventory in {work}: deploy the cloud first")
     private_key, known_hosts = node_access(inv, private_key)
-    return run_playbook(playbook, inventory_dir=work / "inventory", work=work / Path(playbook).stem,
-                        console=console or app.console, private_key=private_key, known_hosts=known_hosts, **kwargs)
+    with cloud_locked(inventory, inv) if locked else contextlib.nullcontext():
+        return run_playbook(playbook, inventory_dir=work / "inventory", work=work / Path(playbook).stem,
+                            console=console or app.console, private_key=private_key, known_hosts=known_hosts,
+                            **kwargs)
+
+
+def day2_checked(app: App, inv: Inventory, inventory: Path, playbook: str, private_key: Path | None,
+                 vault_password_file: Path | None, extravars: dict[str, Any], what: str = "",
+                 dead_ok: bool = False) -> Any:
+    """day2_playbook with the secrets file, as an error unless it succeeded
+    (or, with *dead_ok*, failed only on nodes that did not answer); *what*
+    prefixes the error (the command)."""
+    result = day2_playbook(app, inv, inventory, playbook, private_key, secrets_file=secrets_file(inventory),
+                           vault_password_file=vault_password_file, extravars=extravars)
+    if result.rc != 0 and not (dead_ok and any(p.unreachable for p in result.phases)):
+        where = "; ".join(f"{f.host}: {f.task}: {f.message}" for f in result.failures) or " ".join(result.errors)
+        raise StackwrightError(f"{what}{playbook} failed ({where or result.status}); log in {result.artifacts}")
+    return result
 
 
 def read_secrets(inventory: Path, vault_password_file: Path | None) -> dict[str, Any]:
@@ -212,6 +244,7 @@ def secrets(app: App, inventory: Path, force: bool) -> None:
 
 
 def _register_commands() -> None:
+    from .commands import backup as backup_cmd
     from .commands import check as check_cmd
     from .commands import deploy as deploy_cmd
     from .commands import fernet as fernet_cmd
@@ -231,6 +264,8 @@ def _register_commands() -> None:
     cli.add_command(node_cmd.node)
     cli.add_command(check_cmd.check)
     cli.add_command(fernet_cmd.fernet_rotate)
+    cli.add_command(backup_cmd.backup)
+    cli.add_command(backup_cmd.restore)
 
 
 _register_commands()

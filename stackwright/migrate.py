@@ -8,6 +8,7 @@ Everything goes through the cloud's APIs (openstacksdk); ``conn`` is an
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -60,6 +61,53 @@ def _compute_nodes(inv: Inventory, node: str | None = None) -> list[str]:
     return computes
 
 
+# The last Nova API version whose hypervisor details carry cpu_info (2.88
+# removed it).
+CPU_INFO_MICROVERSION = "2.87"
+
+
+@dataclass(frozen=True)
+class Cpu:
+    model: str
+    vendor: str
+    features: frozenset[str]
+
+
+def cpus(conn: Any) -> dict[str, Cpu]:
+    """Each compute node's CPU as its libvirt reports it to Nova."""
+    answer = conn.compute.get("/os-hypervisors/detail", microversion=CPU_INFO_MICROVERSION)
+    out = {}
+    for hyp in answer.json().get("hypervisors", []):
+        info = hyp.get("cpu_info") or {}
+        if isinstance(info, str):
+            info = json.loads(info or "{}")
+        out[hyp["hypervisor_hostname"].split(".")[0]] = Cpu(info.get("model", "?"), info.get("vendor", "?"),
+                                                           frozenset(info.get("features", ())))
+    return out
+
+
+def cpu_guarded(inv: Inventory) -> bool:
+    """Whether guests see the host's CPU (cpu_mode host-model with kvm), so
+    that a live migration needs a target CPU with every feature of the
+    source's; with qemu emulation (cpu_mode none) any CPU will do."""
+    return inv.cloud.hypervisor != "qemu"
+
+
+def cpu_mismatch(found: dict[str, Cpu], source: str, target: str) -> str | None:
+    """Why *target*'s CPU cannot take a guest from *source*'s (None: it can)."""
+    src, dst = found.get(source), found.get(target)
+    if src is None or dst is None:
+        return None
+    if src.vendor != dst.vendor:
+        return f"{source} has a {src.vendor} CPU, {target} a {dst.vendor} one"
+    missing = sorted(src.features - dst.features)
+    if missing:
+        more = f" and {len(missing) - 8} more" if len(missing) > 8 else ""
+        return (f"{target}'s CPU ({dst.model}) lacks features of {source}'s ({src.model}) that its guests may "
+                f"use: {', '.join(missing[:8])}{more}")
+    return None
+
+
 def check(conn: Any, inv: Inventory, ref: str, live: bool, to: str | None) -> Move:
     """The move to make, or Refused naming what stands in the way."""
     server = conn.compute.find_server(ref, ignore_missing=True, all_projects=True)
@@ -86,6 +134,11 @@ def check(conn: Any, inv: Inventory, ref: str, live: bool, to: str | None) -> Mo
         why = _usable(services.get(to))
         if why:
             raise Refused(f"target {to} {why}")
+        cpu = cpu_mismatch(cpus(conn), source, to) if live and cpu_guarded(inv) else None
+        if cpu:
+            raise Refused(f"a live migration to {to} would fail: {cpu} (guests see the host's CPU: "
+                          f"cpu_mode host-model). Migrate it cold, or give the cloud one CPU model for "
+                          f"all its compute nodes (nova_cpu_mode: custom, nova_cpu_models)")
     elif not [h for h in computes if h != source and not _usable(services.get(h))]:
         raise Refused(f"no other compute node can take server {server.name}: "
                       + "; ".join(f"{h} {_usable(services.get(h))}" for h in computes if h != source)

@@ -9,9 +9,9 @@ carries SSH; the OVS bridges and their ports; the services that land there.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from . import catalog
+from . import catalog, render
 from .layout import NodeLayout, Port
 from .layout import build as build_layouts
 from .model import Bond, Inventory, Network, Node
@@ -122,6 +122,34 @@ def instance_storage(inv: Inventory) -> dict[str, str]:
                         "(volumes stay; set services.ceph for shared instance disks)"}
 
 
+def cluster(inv: Inventory) -> dict[str, Any] | None:
+    """The HA layout, None without a VIP: the members holding the VIPs
+    (corosync on their management addresses, pacemaker, HAProxy), the
+    votes a partition needs to keep its resources, each member's fence
+    device, the VIPs, the database members in HAProxy's order (the first
+    takes every connection, the others stand by), the brokers, and the APIs
+    HAProxy serves with their backends."""
+    members = catalog.ha_controllers(inv)
+    if not members:
+        return None
+
+    def fence(node: Node) -> str | None:
+        f = node.fence
+        return f"fence_{f.agent} {f.username}@{f.address}:{f.port}" if f else None
+
+    return {
+        "members": [{"name": m, "corosync": str(inv.address(inv.node(m), "management")),
+                     "fence": fence(inv.node(m))} for m in members],
+        "quorum": len(members) // 2 + 1,
+        "vips": [{"name": v["name"], "address": v["address"], "network": v["network"]} for v in render.vips(inv)],
+        "database": catalog.service("mariadb").hosts(inv),
+        "brokers": catalog.service("rabbitmq").hosts(inv),
+        "frontends": [{"name": f["name"], "port": f["port"], "public": f["public"],
+                       "backends": [b["name"] for b in cast("list[dict[str, str]]", f["backends"])]}
+                      for f in catalog.frontends(inv)],
+    }
+
+
 def build(inv: Inventory) -> dict[str, Any]:
     layouts = build_layouts(inv)
     units = catalog.units_by_node(inv)
@@ -136,5 +164,6 @@ def build(inv: Inventory) -> dict[str, Any]:
         "totals": totals,
         "left_out": catalog.left_out(inv),
         "instance_storage": instance_storage(inv),
+        "cluster": cluster(inv),
         "nodes": [asdict(n) for n in nodes],
     }

@@ -62,7 +62,26 @@ def node_vars(inv: Inventory, node: Node, layout: NodeLayout) -> dict[str, Any]:
         "nics": [n.model_dump(exclude_none=True) for n in node.nics],
         "bonds": [b.model_dump(exclude_none=True) for b in node.bonds],
         "layout": layout.as_vars(),
+        # its BMC: pacemaker's fence device for it (the password is the
+        # secrets file's fence_password_<node>)
+        "fence": node.fence.model_dump(mode="json") if node.fence else None,
     }
+
+
+def vips(inv: Inventory) -> list[dict[str, Any]]:
+    """The cloud's virtual IPs, each with the network it lives in (the
+    internal one on management, the public one on the api network, or on
+    management without one): what pacemaker's IPaddr2 resources hold."""
+    out = []
+    for name, roles in (("internal", ("management",)), ("public", ("api", "management"))):
+        vip = getattr(inv.cloud, f"{name}_vip")
+        if vip is None:
+            continue
+        net = next((n for role in roles for n in inv.networks if n.role == role and vip in n.cidr), None)
+        if net is not None:
+            out.append({"name": name, "address": str(vip), "prefix": net.cidr.prefixlen, "network": net.name,
+                        "role": net.role})
+    return out
 
 
 def cloud_vars(inv: Inventory) -> dict[str, Any]:
@@ -74,6 +93,7 @@ def cloud_vars(inv: Inventory) -> dict[str, Any]:
         "domain": c.domain,
         "internal_vip": str(c.internal_vip) if c.internal_vip else None,
         "public_vip": str(c.public_vip) if c.public_vip else None,
+        "vips": vips(inv),
         "internal_host": inv.internal_endpoint_host(),
         "public_host": inv.public_endpoint_host(),
         "ntp_servers": list(c.ntp_servers),
@@ -137,8 +157,9 @@ def render_files(inv: Inventory) -> dict[str, str]:
             nodes=sorted(n.name for n in inv.nodes),
         ),
         "group_vars/all.yml": env.get_template("group_vars_all.yml.j2").render(
-            cloud=cloud_vars(inv), packages=catalog.packages(inv), units=catalog.units(), ports=catalog.ports(),
-            shared=catalog.shared_values(inv)),
+            cloud=cloud_vars(inv), packages=catalog.packages(inv), units=catalog.units(), databases=catalog.databases(),
+            ports=catalog.ports(),
+            shared=catalog.shared_values(inv), frontends=catalog.frontends(inv)),
     }
     for node in sorted(inv.nodes, key=lambda n: n.name):
         files[f"host_vars/{node.name}.yml"] = env.get_template("host_vars.yml.j2").render(

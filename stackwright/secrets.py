@@ -62,9 +62,15 @@ def _certificate_authority() -> dict[str, str]:
     }
 
 
+# Secrets longer than a password: corosync's authkey is 128 to 4,096 bytes
+# (corosync-keygen(8)); 128 of 62 symbols are 762 bits.
+LENGTHS = {"corosync_authkey": 128}
+
+
 def generate(names: tuple[str, ...] = NAMES) -> dict[str, str]:
     """New values for *names* (default: every secret)."""
-    values = {name: "".join(_random.choice(_ALPHABET) for _ in range(32)) for name in names if name in PASSWORDS}
+    values = {name: "".join(_random.choice(_ALPHABET) for _ in range(LENGTHS.get(name, 32)))
+              for name in names if name in PASSWORDS}
     values.update({name: str(uuid.uuid4()) for name in names if name in UUIDS})
     if set(CA) & set(names):
         values.update({k: v for k, v in _certificate_authority().items() if k in names})
@@ -258,6 +264,8 @@ def _check(key: str, value: Any) -> Problem | None:
         except ValueError:
             return Problem((key,), "is not a UUID", "write one such as the output of `uuidgen`")
         return None
+    if key in LENGTHS and (not isinstance(value, str) or len(value) < LENGTHS[key]):
+        return Problem((key,), f"is too short: it must be {LENGTHS[key]} characters at least", regenerate)
     if not isinstance(value, str) or not _PASSWORD.fullmatch(value):
         return Problem((key,), "is not a usable password: it must be 16 to 128 letters, digits, '.', '_', '~' "
                        "or '-' (it goes unquoted into database and broker URLs)",

@@ -3,24 +3,28 @@
 Each step is timed and reported passed, failed or skipped: the services
 answer, a test guest boots on the tenant network, gets its DHCP address,
 reads its UUID from the metadata service (both seen in its console log),
-answers ping on a floating IP from this machine (outside the cloud), and a
-volume is created and attached.  Everything created is removed again.
+answers ping on a floating IP from this machine (outside the cloud), lets
+this machine in over SSH with the key the metadata service gave it (its
+address, UUID and host name checked from inside), and a volume is created,
+attached and seen by the guest.  Everything created is removed again.
 """
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from .guest import DHCP_MARK, DISK_MARK, METADATA_MARK
+from .guest import DHCP_MARK, DISK_MARK, METADATA_MARK, SSH_MARK, Ssh
 
 
 class StepFailed(Exception):
@@ -87,6 +91,8 @@ class Verify:
     _server: Any = None
     _address: str = ""  # the server's floating IP, once it answers ping
     _console_log: str = ""
+    _keys: Ssh | None = None  # the key pair the server was booted with
+    _ssh: Ssh | None = None  # the same, once it let us in
 
     def step(self, name: str, fn: Callable[[], str]) -> bool:
         started = time.monotonic()
@@ -146,12 +152,18 @@ class Verify:
             self.conn.network.create_security_group_rule(
                 security_group_id=sg.id, direction="ingress", ethertype="IPv4", protocol=proto,
                 **({"port_range_min": 22, "port_range_max": 22} if proto == "tcp" else {}))
+        workdir = tempfile.TemporaryDirectory(prefix="stackwright-verify-")
+        self._cleanup.append(("SSH key", workdir.cleanup))
+        ssh = Ssh(Path(workdir.name))
+        keypair = self.conn.compute.create_keypair(name=f"stackwright-verify-{tag}", public_key=ssh.public_key)
+        self._cleanup.append(("key pair", lambda: self.conn.compute.delete_keypair(keypair)))
         image = self.conn.image.find_image(self.opts.image)
         flavor = self.conn.compute.find_flavor(self.opts.flavor)
         net = self.conn.network.find_network(self.opts.network)
         server = self.conn.compute.create_server(
-            name=f"stackwright-verify-{tag}", image_id=image.id, flavor_id=flavor.id,
+            name=f"stackwright-verify-{tag}", image_id=image.id, flavor_id=flavor.id, key_name=keypair.name,
             networks=[{"uuid": net.id}], security_groups=[{"name": sg.name}])
+        self._keys = ssh
 
         def remove_server() -> None:
             self.conn.compute.delete_server(server)
@@ -181,12 +193,30 @@ class Verify:
             raise StepSkipped("no server")
         ports = list(self.conn.network.ports(device_id=self._server.id))
         fixed = {ip["ip_address"] for p in ports for ip in p.fixed_ips}
-        found = wait_for("DHCP address in the console log", lambda: DHCP_MARK.search(self._console()),
-                         self.opts.timeout, interval=5)
+        try:
+            found = wait_for("DHCP address in the console log", lambda: DHCP_MARK.search(self._console()),
+                             self.opts.timeout, interval=5)
+        except StepFailed as exc:
+            raise StepFailed(f"{exc}; {self._dhcp_seen(ports)}") from None
+        if found.group(1) == "none":
+            raise StepFailed(f"the guest gave up asking for an address; {self._dhcp_seen(ports)}")
         addr = found.group(1).split("/")[0]
         if addr not in fixed:
             raise StepFailed(f"guest has {found.group(1)}, its port has {', '.join(sorted(fixed))}")
         return f"guest configured {found.group(1)} by DHCP (its port's address)"
+
+    def _dhcp_seen(self, ports: list[Any]) -> str:
+        """What Neutron says of the guest's port and of who serves DHCP on
+        its network: where an operator starts when no address came."""
+        seen = [f"its port {p.id} {p.status} (bound to {p.binding_host_id or 'no host'}, "
+                f"vif {p.binding_vif_type})" for p in ports]
+        for net_id in sorted({p.network_id for p in ports}):
+            agents = list(self.conn.network.network_hosting_dhcp_agents(net_id))
+            seen.append("DHCP agents of its network: " + (", ".join(
+                f"{a.host} ({'alive' if a.is_alive else 'dead'})" for a in agents) or "none"))
+            seen.extend(f"DHCP port on {p.binding_host_id or 'no host'} {p.status}"
+                        for p in self.conn.network.ports(network_id=net_id, device_owner="network:dhcp"))
+        return "; ".join(seen) or "the server has no port"
 
     def metadata(self) -> str:
         if self._server is None:
@@ -206,12 +236,51 @@ class Verify:
                               "(no floating range in the inventory)")
         port = next(iter(self.conn.network.ports(device_id=self._server.id)))
         fip = self.conn.network.create_ip(floating_network_id=ext.id, port_id=port.id)
-        self._address = fip.floating_ip_address
         self._cleanup.append(("floating IP", lambda: self.conn.network.delete_ip(fip)))
         started = time.monotonic()
         if not ping(fip.floating_ip_address, self.opts.timeout):
             raise StepFailed(f"{fip.floating_ip_address} did not answer ping within {self.opts.timeout}s")
+        self._address = fip.floating_ip_address
         return f"{fip.floating_ip_address} answers ping from this machine after {time.monotonic() - started:.0f}s"
+
+    def ssh(self) -> str:
+        if self._server is None or self._keys is None:
+            raise StepSkipped("no server")
+        if not self._address:
+            raise StepSkipped("no floating IP answers")
+        address, keys = self._address, self._keys
+        ssh_up = wait_for("dropbear started in the guest (console log)", lambda: SSH_MARK.search(self._console()),
+                          self.opts.timeout, interval=3)
+        if ssh_up.group(1) == "0":
+            raise StepFailed("the guest got no SSH key from the metadata service")
+        if not keys.pin(address, self._console_log):
+            raise StepFailed("the guest printed no host key on its console")
+        script = ("ip -4 -o addr show eth0 | awk '{print $4}'; hostname; "
+                  "curl http://169.254.169.254/openstack/latest/meta_data.json "
+                  "| sed -n 's/.*\"uuid\": *\"\\([0-9a-f-]*\\)\".*/\\1/p'")
+        last: list[str] = []
+
+        def login() -> list[str] | None:
+            result = keys.run(address, script)
+            last[:] = [(result.stderr or result.stdout).strip()]
+            lines = result.stdout.split()
+            return lines if result.returncode == 0 and len(lines) == 3 else None
+
+        try:
+            inside = wait_for(f"SSH to root@{address}", login, min(self.opts.timeout, 120), interval=5)
+        except StepFailed as exc:
+            raise StepFailed(f"{exc} ({last[0] if last else 'no answer'})") from None
+        cidr, hostname, seen_uuid = inside
+        fixed = {ip["ip_address"] for p in self.conn.network.ports(device_id=self._server.id) for ip in p.fixed_ips}
+        if cidr.split("/")[0] not in fixed:
+            raise StepFailed(f"inside, eth0 has {cidr}; the port has {', '.join(sorted(fixed))}")
+        if seen_uuid != self._server.id:
+            raise StepFailed(f"inside, the metadata service says uuid {seen_uuid}; the server is {self._server.id}")
+        if hostname != self._server.name:
+            raise StepFailed(f"inside, the host name is {hostname}; the server is {self._server.name}")
+        self._ssh = keys
+        return (f"root@{address} with the metadata service's key, host key pinned from the console: "
+                f"eth0 {cidr}, host name {hostname}, its own UUID from the metadata service")
 
     def volume(self) -> str:
         if self._server is None:
@@ -224,12 +293,28 @@ class Verify:
         self.conn.compute.create_volume_attachment(self._server, volume_id=vol.id)
         self.conn.block_storage.wait_for_status(vol, "in-use", failures=["error", "error_attaching"],
                                                 wait=self.opts.timeout)
+        if self._ssh is not None:
+            # from inside: the new disk and its size; written, then read back
+            address, ssh = self._address, self._ssh
+            listing = "for d in /sys/block/vd*; do [ ${d##*/} = vda ] || echo ${d##*/} $(cat $d/size); done"
+            seen = wait_for("the volume as a disk inside the guest",
+                            lambda: (r := ssh.run(address, listing)).returncode == 0 and r.stdout.split(),
+                            self.opts.timeout, interval=3)
+            disk, sectors = seen[:2]
+            if int(sectors) != 2 * 1024 * 1024:
+                raise StepFailed(f"inside, the guest sees {disk} with {sectors} sectors, not 1 GiB")
+            echo = ssh.run(address, f"echo stackwright-volume | dd of=/dev/{disk} bs=512 conv=sync,fsync 2>/dev/null"
+                                    " && echo 3 > /proc/sys/vm/drop_caches"
+                                    f" && dd if=/dev/{disk} bs=19 count=1 2>/dev/null")
+            if echo.stdout.strip() != "stackwright-volume":
+                raise StepFailed(f"inside, /dev/{disk} did not read back what was written ({echo.stderr.strip()})")
+            return f"1 GiB volume {vol.id} attached; inside, the guest writes and reads it back as /dev/{disk}"
         # the guest reports disks that appear after boot: the volume, 1 GiB
         found = wait_for("the volume as a disk in the guest's console log",
                          lambda: DISK_MARK.search(self._console()), self.opts.timeout, interval=3)
         if int(found.group(2)) != 2 * 1024 * 1024:
             raise StepFailed(f"guest sees {found.group(1)} with {found.group(2)} sectors, not 1 GiB")
-        return f"1 GiB volume {vol.id} attached; the guest sees it as /dev/{found.group(1)}"
+        return f"1 GiB volume {vol.id} attached; the guest sees it as /dev/{found.group(1)} (console log)"
 
     def _delete_volume(self, vol: Any) -> None:
         attachments = self.conn.compute.volume_attachments(self._server) if self._server else []
@@ -258,6 +343,7 @@ class Verify:
         self.step("DHCP address", self.dhcp)
         self.step("metadata service", self.metadata)
         self.step("floating IP answers ping", self.floating_ip)
+        self.step("SSH into the guest", self.ssh)
         self.step("volume attached", self.volume)
         for name, fn in self.more():
             self.step(name, fn)

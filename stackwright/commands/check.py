@@ -23,6 +23,7 @@ def check(app: main.App, inventory: Path, fmt: str, private_key: Path | None, va
     """Health of everything in INVENTORY's cloud, changing nothing: every
     API endpoint answers; Nova's services and hypervisors, Neutron's agents
     and Cinder's services are up, as the service catalog expects them;
+    a guest can move live between any two compute nodes (their CPUs);
     Ceph's health; RabbitMQ and MariaDB answer; the certificates
     Stackwright made are not near their end.  Exits 0 when nothing failed
     (warnings are shown), 1 when something did."""
@@ -31,8 +32,9 @@ def check(app: main.App, inventory: Path, fmt: str, private_key: Path | None, va
     _cloud, conn = credentials.connect(inv, secrets["keystone_admin_password"])
     report = health.NodeReport()
     main.day2_playbook(app, inv, inventory, "check.yml", private_key, console=app.console if fmt == "text" else app.err,
-                  on_event=report.handle)
+                  on_event=report.handle, locked=False)  # it only reads: it may run beside a deploy
     rows = [*health.endpoints(conn), *health.services(conn, inv), *health.hypervisors(conn, inv),
+            *health.cpus(conn, inv),
             *health.node_rows(report)]
     if fmt == "json":
         click.echo(health.as_json(rows))

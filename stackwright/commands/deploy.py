@@ -15,6 +15,7 @@ from ..lab import adapt
 from ..main import (
     App,
     StackwrightError,
+    cloud_locked,
     inventory_argument,
     load_or_exit,
     node_access,
@@ -60,43 +61,47 @@ def deploy(app: App, inventory: Path, private_key: Path | None, vault_password_f
            limit: str | None, tags: str | None, mitogen: bool, full: bool) -> None:
     """Deploy the cloud described by INVENTORY (shared services and Keystone)."""
     inv = load_or_exit(app, inventory, deploying=True)
-    secrets_path = secrets_file(inventory)
-    if not secrets_path.exists():
-        secrets_mod.write(secrets_path)
-        app.console.print(f"generated the secrets file {secrets_path} (mode 0600)")
-    elif added := secrets_mod.complete(secrets_path):
-        app.console.print(f"added {len(added)} new secret(s) to {secrets_path}: {', '.join(added)}")
-    values = read_secrets(inventory, vault_password_file)
-    work = work_dir(inventory, inv.cloud.name)
-    private_key, known_hosts = node_access(inv, private_key)
-    if known_hosts is not None:  # the lab's nodes: its kernel's limits apply
-        inv = adapt(inv)
-        app.console.print(f"using the lab's SSH key for cloud {inv.cloud.name!r}; lab kernel: userspace OVS "
-                          "datapath, bonds and VLANs built by OVS, no default route, dpkg without fsync")
-    render(inv, work / "inventory")
-    run = functools.partial(run_playbook, inventory_dir=work / "inventory", work=work, console=app.console,
-                            vault_password_file=vault_password_file, private_key=private_key,
-                            known_hosts=known_hosts, mitogen=mitogen)
-    req = orchestrate.Request(
-        cloud=inv.cloud.name, work=work, inventory_dir=work / "inventory", secrets=secrets_path, data=data_dir(),
-        hosts=sorted(n.name for n in inv.nodes), extravars={"stackwright_local_cache": str(work / "cache")},
-        tags=tags, limit=limit, full=full)
-    outcome = orchestrate.deploy(req, run, lambda msg: app.console.print(msg, markup=False, highlight=False))
-    result = outcome.result
-    if result is None:
-        app.console.print(f"nothing to do: every phase of cloud {inv.cloud.name!r} matches the last "
-                          "complete deploy (deploy --full runs them all anyway).")
-        _credentials(app, inv, inventory, values["keystone_admin_password"])
-        return
-    app.console.print(summary_table(result))
-    app.console.print("changed per host: " + ", ".join(f"{h}={result.changed_by_host.get(h, 0)}" for h in req.hosts))
-    if result.rc != 0:
-        where = "; ".join(f"{f.host}: {f.task}" for f in result.failures) or " ".join(result.errors) or result.status
-        raise StackwrightError(f"deploy failed ({where}); full log in {result.artifacts}")
-    if tags:
-        app.console.print(f"phases {tags} of cloud {inv.cloud.name!r} done in {result.seconds:.0f}s.")
-        return
-    _credentials(app, inv, inventory, values["keystone_admin_password"], result.seconds)
+    # one run at a time against the cloud: a second deploy is refused
+    with cloud_locked(inventory, inv):
+        secrets_path = secrets_file(inventory)
+        if not secrets_path.exists():
+            secrets_mod.write(secrets_path)
+            app.console.print(f"generated the secrets file {secrets_path} (mode 0600)")
+        elif added := secrets_mod.complete(secrets_path):
+            app.console.print(f"added {len(added)} new secret(s) to {secrets_path}: {', '.join(added)}")
+        values = read_secrets(inventory, vault_password_file)
+        work = work_dir(inventory, inv.cloud.name)
+        private_key, known_hosts = node_access(inv, private_key)
+        if known_hosts is not None:  # the lab's nodes: its kernel's limits apply
+            inv = adapt(inv)
+            app.console.print(f"using the lab's SSH key for cloud {inv.cloud.name!r}; lab kernel: userspace OVS "
+                              "datapath, bonds and VLANs built by OVS, no default route, dpkg without fsync")
+        render(inv, work / "inventory")
+        run = functools.partial(run_playbook, inventory_dir=work / "inventory", work=work, console=app.console,
+                                vault_password_file=vault_password_file, private_key=private_key,
+                                known_hosts=known_hosts, mitogen=mitogen)
+        req = orchestrate.Request(
+            cloud=inv.cloud.name, work=work, inventory_dir=work / "inventory", secrets=secrets_path, data=data_dir(),
+            hosts=sorted(n.name for n in inv.nodes), extravars={"stackwright_local_cache": str(work / "cache")},
+            tags=tags, limit=limit, full=full)
+        outcome = orchestrate.deploy(req, run, lambda msg: app.console.print(msg, markup=False, highlight=False))
+        result = outcome.result
+        if result is None:
+            app.console.print(f"nothing to do: every phase of cloud {inv.cloud.name!r} matches the last "
+                              "complete deploy (deploy --full runs them all anyway).")
+            _credentials(app, inv, inventory, values["keystone_admin_password"])
+            return
+        app.console.print(summary_table(result))
+        changed = ", ".join(f"{h}={result.changed_by_host.get(h, 0)}" for h in req.hosts)
+        app.console.print("changed per host: " + changed)
+        if result.rc != 0:
+            where = ("; ".join(f"{f.host}: {f.task}" for f in result.failures) or " ".join(result.errors)
+                     or result.status)
+            raise StackwrightError(f"deploy failed ({where}); full log in {result.artifacts}")
+        if tags:
+            app.console.print(f"phases {tags} of cloud {inv.cloud.name!r} done in {result.seconds:.0f}s.")
+            return
+        _credentials(app, inv, inventory, values["keystone_admin_password"], result.seconds)
 
 
 def _credentials(app: App, inv: Inventory, inventory: Path, admin_password: str, seconds: float | None = None) -> None:

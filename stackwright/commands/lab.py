@@ -93,6 +93,33 @@ def power(app: App, inventory: Path, state: str, node_name: str) -> None:
         raise StackwrightError(f"lab power {state}: {exc}") from None
 
 
+def _cable_command(name: str, plug: bool, help_text: str) -> click.Command:
+    """`lab cut` (plug False) or `lab heal` (plug True): the same arguments,
+    the node's cables taken down or up (Lab.set_cables)."""
+
+    @lab.command(name, help=help_text)
+    @inventory_argument
+    @click.argument("node_name", metavar="NODE")
+    @click.argument("network", required=False)
+    @click.pass_obj
+    def command(app: App, inventory: Path, node_name: str, network: str | None) -> None:
+        the_lab = _lab(app, inventory)
+        node = _node(the_lab, inventory, node_name)
+        try:
+            nics = the_lab.set_cables(node, network, up=plug)
+        except LabError as exc:
+            raise StackwrightError(f"lab {name}: {exc}") from None
+        app.console.print(f"node {node.name}: {', '.join(nics)} {'plugged back in' if plug else 'unplugged'}")
+
+    return command
+
+
+cut = _cable_command("cut", False, """Pull a lab node's cables: all, or those of the NICs that carry
+    NETWORK.  The node keeps running and sees no carrier, as when a cable or
+    switch port fails: for fault tests (partitions, HA).""")
+heal = _cable_command("heal", True, "Plug a lab node's cables back in (all, or those carrying NETWORK).")
+
+
 @lab.command()
 @inventory_argument
 @click.pass_obj

@@ -1,31 +1,39 @@
-"""`stackwright node drain|enable`: day-2 actions on a compute node."""
+"""`stackwright node drain|evacuate|enable|power|add|remove`: day-2
+actions on a compute node."""
 
 from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from rich.table import Table
 
 from .. import fence as fence_mod
+from .. import main, membership
 from .. import migrate as migrate_mod
-from ..main import App, StackwrightError, inventory_argument, load_or_exit, read_secrets, vault_password_option
-from ..model import Inventory
+from ..main import (
+    App,
+    StackwrightError,
+    inventory_argument,
+    load_or_exit,
+    private_key_option,
+    read_secrets,
+    vault_password_option,
+)
 from .server import session
 
 
-def _power(inv: Inventory, name: str, secrets: dict[str, Any]) -> migrate_mod.Power:
-    """The node's fence device as the day-2 logic calls it."""
-    def power(action: str) -> str:
-        try:
-            return fence_mod.power(inv, name, secrets, action)  # type: ignore[arg-type]
-        except fence_mod.FenceError as exc:
-            raise migrate_mod.Refused(str(exc)) from None
-    return power
+def _refused(fmt: str, verb: str, name: str, exc: Exception) -> NoReturn:
+    """A refused node action: JSON or the error, exit 1."""
+    if fmt == "json":
+        click.echo(json.dumps({"node": name, "result": "refused", "reason": str(exc)}))
+        raise SystemExit(1) from None
+    raise StackwrightError(f"node {verb}: {exc}") from None
 
 
 def _per_server(app: App, fmt: str, verb: str, name: str, call: Callable[[], list[dict[str, Any]]],
@@ -35,10 +43,7 @@ def _per_server(app: App, fmt: str, verb: str, name: str, call: Callable[[], lis
     try:
         rows = call()
     except migrate_mod.Refused as exc:
-        if fmt == "json":
-            click.echo(json.dumps({"node": name, "result": "refused", "reason": str(exc)}))
-            raise SystemExit(1) from None
-        raise StackwrightError(f"node {verb}: {exc}") from None
+        _refused(fmt, verb, name, exc)
     left = [r for r in rows if r["result"] != ok]
     if fmt == "json":
         click.echo(json.dumps({"node": name, "servers": rows, key: not left}))
@@ -115,7 +120,7 @@ def evacuate(app: App, inventory: Path, name: str, fence: bool, confirmed: bool,
         raise StackwrightError(f"node evacuate: {name} has no fence device in the inventory, so Stackwright cannot "
                                f"make sure it is off; power it off yourself and add --confirm-powered-off")
     inv, conn, say, secrets = session(app, inventory, fmt, vault_password_file)
-    power = None if confirmed else _power(inv, name, secrets)
+    power = None if confirmed else fence_mod.control(inv, name, secrets)
     _per_server(app, fmt, "evacuate", name,
                 lambda: migrate_mod.evacuate(conn, inv, name, power, fence, say, timeout),
                 "evacuated", "evacuated", f"{name}: every server evacuated", f"{name}: {{n}} server(s) not evacuated")
@@ -135,7 +140,7 @@ def enable(app: App, inventory: Path, name: str, timeout: int, vault_password_fi
     it starts)."""
     inv, conn, say, secrets = session(app, inventory, "text", vault_password_file)
     node = inv.node(name) if name in {n.name for n in inv.nodes} else None
-    power = _power(inv, name, secrets) if node is not None and node.fence is not None else None
+    power = fence_mod.control(inv, name, secrets) if node is not None and node.fence is not None else None
     try:
         done = migrate_mod.enable(conn, inv, name, power, say, timeout)
     except migrate_mod.Refused as exc:
@@ -162,3 +167,122 @@ def power(app: App, inventory: Path, name: str, action: str, yes: bool, vault_pa
     except fence_mod.FenceError as exc:
         raise StackwrightError(f"node power: {exc}") from None
     app.console.print(f"{name}: power {state}")
+
+
+def _changed_on(result: Any) -> str:
+    return f"changed on {', '.join(sorted(h for h, n in result.changed_by_host.items() if n)) or 'no node'}"
+
+
+def _steps_out(app: App, fmt: str, verb: str, name: str, steps: list[tuple[str, float, str]],
+               extra: dict[str, Any], closing: str) -> None:
+    """The summary of a node add or remove: a row per step, or JSON."""
+    if fmt == "json":
+        click.echo(json.dumps({"node": name, "result": {"add": "added", "remove": "removed"}[verb], **extra,
+                               "steps": [{"step": s, "seconds": round(t, 1), "result": r} for s, t, r in steps]}))
+        return
+    table = Table(title=f"node {verb} {name}")
+    for column in ("step", "result", "seconds"):
+        table.add_column(column)
+    for step, seconds, result in steps:
+        table.add_row(step, result, f"{seconds:.0f}")
+    app.console.print(table)
+    app.console.print(closing, style="green")
+
+
+@node.command()
+@inventory_argument
+@click.argument("name", metavar="NODE")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: the summary on standard output, the deploy's progress on standard error.")
+@private_key_option
+@vault_password_option
+@click.pass_context
+def add(ctx: click.Context, inventory: Path, name: str, fmt: str, private_key: Path | None,
+        vault_password_file: Path | None) -> None:
+    """Bring compute NODE, newly written into INVENTORY, into the running
+    cloud: its own deploy (site.yml limited to it: the rest of the cloud is
+    not touched), then what every node learns of it (/etc/hosts, the nova
+    users' SSH trust: playbooks/node-peers.yml), then wait until it reports
+    (nova-compute up and mapped into the cell, its hypervisor, its Open
+    vSwitch agent).  Refused for a node the cloud knows already, or one
+    with other roles than compute."""
+    from .deploy import deploy
+
+    app: App = ctx.obj
+    inv, conn, _say, _secrets = session(app, inventory, fmt, vault_password_file)
+    try:
+        membership.check_add(conn, inv, name, str(inventory))
+    except migrate_mod.Refused as exc:
+        _refused(fmt, "add", name, exc)
+    if fmt == "json":  # the progress goes to standard error
+        app.console = app.err
+    steps = []
+    started = time.monotonic()
+    with main.cloud_locked(inventory, inv):  # the deploy and the peers under one run lock
+        ctx.invoke(deploy, inventory=inventory, private_key=private_key, vault_password_file=vault_password_file,
+                   limit=name)
+        steps.append((f"deploy {name} (site.yml --limit {name})", time.monotonic() - started, "done"))
+        started = time.monotonic()
+        result = main.day2_checked(app, inv, inventory, "node-peers.yml", private_key, vault_password_file, {},
+                                   what="node add: ")
+    steps.append(("the other nodes learn of it (node-peers.yml)", time.monotonic() - started, _changed_on(result)))
+    started = time.monotonic()
+    try:
+        report = membership.joined(conn, name)
+    except migrate_mod.Refused as exc:
+        _refused(fmt, "add", name, exc)
+    steps.append(("it reports to the cloud", time.monotonic() - started,
+                  f"nova-compute up, hypervisor {report['hypervisor']}, Open vSwitch agent alive"))
+    _steps_out(app, fmt, "add", name, steps, report,
+               f"{name} is part of cloud {inv.cloud.name} and takes servers")
+
+
+@node.command()
+@inventory_argument
+@click.argument("name", metavar="NODE")
+@click.option("--drain", is_flag=True, help="Move NODE's servers away first (as `node drain` does).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--timeout", default=900, show_default=True, type=click.IntRange(30, 7200),
+              help="Seconds each server's move may take (with --drain).")
+@private_key_option
+@vault_password_option
+@click.pass_obj
+def remove(app: App, inventory: Path, name: str, drain: bool, fmt: str, timeout: int, private_key: Path | None,
+           vault_password_file: Path | None) -> None:
+    """Take compute NODE out of the cloud: refused while servers live
+    there (--drain moves them away first); its compute service is
+    disabled; then playbooks/node-remove.yml: its Nova and Neutron
+    services stopped (a dead node is skipped), its network agents and
+    compute service deleted (with its resource provider and cell mapping),
+    and the other nodes forget it (/etc/hosts, SSH and libvirt trust).  Then delete its
+    entry from INVENTORY: a deploy would set it up again."""
+    inv, conn, say, _secrets = session(app, inventory, fmt, vault_password_file)
+    steps = []
+    try:
+        held = membership.check_remove(conn, inv, name, str(inventory), drain)
+        if [s for s in conn.compute.services(binary="nova-compute") if s.host == name]:
+            started = time.monotonic()
+            rows = migrate_mod.drain(conn, inv, name, say, timeout)  # disables it; moves what is there
+            left = [r["server"] for r in rows if r["result"] != "moved"]
+            if left:
+                raise migrate_mod.Refused(f"{', '.join(left)} stayed on {name}: nothing was removed")
+            steps.append(("disable its compute service" + (f", move {len(held)} server(s) away" if held else ""),
+                          time.monotonic() - started, "done"))
+    except migrate_mod.Refused as exc:
+        _refused(fmt, "remove", name, exc)
+    if fmt == "json":
+        app.console = app.err
+    extravars: dict[str, Any] = {"stackwright_node": name, "stackwright_inventory": str(inventory.resolve())}
+    if vault_password_file is not None:
+        extravars["stackwright_vault_password_file"] = str(vault_password_file.resolve())
+    result = main.day2_checked(app, inv, inventory, "node-remove.yml", private_key, vault_password_file, extravars,
+                               what="node remove: ", dead_ok=True)
+    labels = {"stop": "stop its Nova and Neutron services", "forget": "delete its agents and compute service",
+              "peers": "the other nodes forget it"}
+    for phase in result.phases:
+        if phase.name in labels:
+            steps.append((labels[phase.name], phase.seconds, "not reachable: skipped (keep it off: it would "
+                          "report again)" if phase.unreachable else f"{phase.changed} change(s)"))
+    _steps_out(app, fmt, "remove", name, steps, {},
+               f"{name} left cloud {inv.cloud.name}. Delete its entry from {inventory} now: "
+               "a deploy would set it up again")

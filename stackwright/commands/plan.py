@@ -76,11 +76,37 @@ def _text(data: dict[str, Any]) -> list[Any]:
     disks = data["instance_storage"]
     out.append(Text(f"instance disks: {disks['disks']}; live migration: {disks['live_migration']}; "
                     f"evacuate: {disks['evacuate']}", overflow="fold"))
+    if data["cluster"]:
+        out.append(_cluster_tree(data["cluster"]))
     table = Table(title="nodes per role")
     for role in data["totals"]:
         table.add_column(role, justify="right")
     table.add_row(*[str(v) for v in data["totals"].values()])
     return [*out, table]
+
+
+def _cluster_tree(c: dict[str, Any]) -> Tree:
+    """The HA layout: members with their fence devices, VIPs, database,
+    brokers, and what HAProxy serves."""
+    tree = Tree(f"[bold]cluster[/bold]: {len(c['members'])} members (pacemaker, corosync, HAProxy); a partition "
+                f"of {c['quorum']} or more keeps the resources and fences the others")
+    members = tree.add("members")
+    for m in c["members"]:
+        members.add(Text(f"{m['name']}: corosync on {m['corosync']}; fenced by {m['fence'] or 'nothing'}",
+                         overflow="fold"))
+    vips = tree.add("VIPs (on one member, with HAProxy)")
+    for v in c["vips"]:
+        vips.add(f"{v['name']} {v['address']} on {v['network']}")
+    if len(c["database"]) > 1:
+        tree.add(Text(f"database: Galera on {', '.join(c['database'])}; through HAProxy {c['database'][0]} takes "
+                      "every connection, the others stand by", overflow="fold"))
+    if c["brokers"]:
+        tree.add(Text(f"brokers: RabbitMQ on {', '.join(c['brokers'])}", overflow="fold"))
+    served = tree.add("HAProxy frontends")
+    for f in c["frontends"]:
+        served.add(Text(f"{f['name']} :{f['port']} on the internal{' and public' if f['public'] else ''} VIP -> "
+                        f"{', '.join(f['backends'])}", overflow="fold"))
+    return tree
 
 
 @click.command()

@@ -29,14 +29,14 @@ from typing import Any
 from ..model import Inventory, Node
 from ..paths import state_dir
 from . import bmc
-from .host import LabError, Log, alive, pid_of, run, stop, wait_until
+from .host import LabError, Log, alive, host_addresses, pid_of, remove_cgroup, run, stop, wait_until
 from .image import ensure_image, make_rootfs
 from .proxy import PROXY_PORT, ensure_proxy, proxy_dir, release_proxy
 from .sources import debian_archive_uri, node_sources
-from .wiring import HOST_NETWORK_ROLES, Segment, Wiring, adapt, host_address, segments, switch_vlans
+from .wiring import HOST_NETWORK_ROLES, Segment, Wiring, adapt, address_clashes, host_address, segments, switch_vlans
 
-__all__ = ["Lab", "LabError", "Segment", "adapt", "alive", "debian_archive_uri", "host_address", "node_sources",
-           "proxy_dir", "segments", "stop", "switch_vlans"]
+__all__ = ["Lab", "LabError", "Segment", "adapt", "address_clashes", "alive", "debian_archive_uri", "host_address",
+           "node_sources", "proxy_dir", "segments", "stop", "switch_vlans"]
 
 HOST_TOOLS = {"systemd-nspawn": "systemd-container", "debootstrap": "debootstrap",
               "apt-cacher-ng": "apt-cacher-ng", "ssh": "openssh-client", "iptables": "iptables",
@@ -83,6 +83,9 @@ class Lab:
         for net in self.inv.networks:
             if net.role in HOST_NETWORK_ROLES and host_address(self.inv, net.name) in taken:
                 raise LabError(f"network {net.name}: {host_address(self.inv, net.name)} is reserved for the lab host")
+        clashes = address_clashes(self.inv, self.wiring.host_devices(), host_addresses())
+        if clashes:
+            raise LabError("; ".join(clashes))
 
     # -- nodes -------------------------------------------------------------------
     def ensure_key(self) -> None:
@@ -97,12 +100,29 @@ class Lab:
             run("ip", "netns", "add", ns)
         self.wiring.plug(index, node, ns)
 
+    def cgroups(self, node: Node) -> list[Path]:
+        """The node's own cgroup in each hierarchy systemd uses (the named v1
+        one and the unified one).  nspawn --keep-unit puts the node under the
+        cgroup it starts in; started from one process, every node shared one
+        tree, so systemd on one node saw the others' units as its own: a VM
+        scope of cmp2 blocked cmp3's VM of the same name ("Unit
+        machine-qemu-1-instance-00000002.scope was already loaded") and a
+        stopped service's cgroup never emptied while another node ran it."""
+        roots = [Path("/sys/fs/cgroup/systemd"), Path("/sys/fs/cgroup/unified")]
+        return [root / "stackwright" / self.netns(node) for root in roots if (root / "cgroup.procs").exists()]
+
     def start_node(self, node: Node) -> None:
         ndir = self.node_dir(node)
         pidfile = ndir / "nspawn.pid"
         if alive(pidfile):
             return
+        cgroups = self.cgroups(node)
+        for cgroup in cgroups:
+            cgroup.mkdir(parents=True, exist_ok=True)
+        # the shell moves itself into the node's cgroups, then becomes nspawn
+        enter = "".join(f'echo $$ > "{c}/cgroup.procs" && ' for c in cgroups)
         args = [
+            "sh", "-c", enter + 'exec "$@"', "sh",
             "systemd-nspawn", "-D", str(ndir / "rootfs"), "-b", "--register=no", "--keep-unit",
             "-M", node.name, f"--network-namespace-path=/run/netns/{self.netns(node)}",
             "--capability=all", "--drop-capability=CAP_SYS_TIME", "--resolv-conf=off", "--timezone=off",
@@ -209,13 +229,55 @@ class Lab:
         for child in children:  # nspawn's one child is the node's init
             os.kill(int(child), signal.SIGKILL)
         stop(pidfile, timeout=10)  # nspawn itself, once its container is gone
+        self._dark(node)
         return True
+
+    def _dark(self, node: Node) -> None:
+        """What a dead server's NICs do: nothing.  The node's network
+        namespace outlives its processes and would keep every address
+        configured (a VIP too) and answer ARP and ping for it; so its links
+        go down without addresses, as a powered-off server's would, and come
+        back at boot with only what the node's own configuration sets."""
+        ns = self.netns(node)
+        links = json.loads(run("ip", "-j", "-n", ns, "link", "show") or "[]")
+        for link in links:
+            if link["ifname"] != "lo":
+                run("ip", "-n", ns, "addr", "flush", "dev", link["ifname"], check=False)
+                run("ip", "-n", ns, "link", "set", "dev", link["ifname"], "down", check=False)
 
     def power_on(self, node: Node) -> None:
         """Boot a node that is off (its disk and cables are kept) and wait
         for its SSH."""
         self.start_node(node)
         self.wait_ssh(node)
+
+    # -- cables, for fault tests: pull them and plug them back ----------------
+    def cables(self, node: Node, network: str | None = None) -> list[tuple[str | None, str]]:
+        """The far ends of the node's cables, as (network namespace or None
+        for the host, device): all of them, or those of the NICs that carry
+        *network* (a bond's members)."""
+        names = {nic.name for nic in node.nics}
+        if network is not None:
+            att = node.networks.get(network)
+            if att is None:
+                raise LabError(f"node {node.name} is not on network {network!r} "
+                               f"(its networks: {', '.join(sorted(node.networks))})")
+            bond = next((b for b in node.bonds if b.name == att.interface), None)
+            names = set(bond.members) if bond else {att.interface}
+        index = self.inv.nodes.index(node)
+        where = self.wiring.switch_ns() if self.wiring.switched else None
+        return [(where, self.wiring.veth(index, j)) for j, nic in enumerate(node.nics) if nic.name in names]
+
+    def set_cables(self, node: Node, network: str | None = None, up: bool = False) -> list[str]:
+        """Take the far ends of the node's cables down (a pulled cable: the
+        node sees no carrier) or, with *up*, up again; return the node's NICs
+        touched."""
+        ends = self.cables(node, network)
+        for where, dev in ends:
+            run("ip", *(["-n", where] if where else []), "link", "set", dev, "up" if up else "down")
+        index = self.inv.nodes.index(node)
+        devices = {dev for _, dev in ends}
+        return [nic.name for j, nic in enumerate(node.nics) if self.wiring.veth(index, j) in devices]
 
     def is_up(self) -> bool:
         return self.dir.exists() and all(alive(self.node_dir(n) / "nspawn.pid") for n in self.inv.nodes)
@@ -233,9 +295,12 @@ class Lab:
         release_proxy(self.dir)
 
     def _down_nodes(self) -> None:
-        """Stop the nodes, then remove their namespaces and cables."""
+        """Stop the nodes, then remove their cgroups, namespaces and cables."""
         for node in self.inv.nodes:
             stop(self.node_dir(node) / "nspawn.pid", timeout=30)
+        for node in self.inv.nodes:
+            for cgroup in self.cgroups(node):
+                remove_cgroup(cgroup)
         for node in self.inv.nodes:
             ns = self.netns(node)
             if Path(f"/run/netns/{ns}").exists():

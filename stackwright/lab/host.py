@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import signal
 import socket
@@ -47,6 +48,12 @@ def no_tx_checksum(dev: str, netns: str | None = None) -> None:
     run(*prefix, "ethtool", "-K", dev, "tx", "off")
 
 
+def host_addresses() -> list[tuple[str, str]]:
+    """This machine's IPv4 addresses: (interface, address/prefix)."""
+    links = json.loads(run("ip", "-j", "-4", "addr", "show"))
+    return [(link["ifname"], f"{a['local']}/{a['prefixlen']}") for link in links for a in link.get("addr_info", [])]
+
+
 def pid_of(pidfile: Path) -> int | None:
     try:
         return int(pidfile.read_text().split()[0])
@@ -67,6 +74,18 @@ def alive(pidfile: Path) -> bool:
         return stat.split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def remove_cgroup(cgroup: Path) -> None:
+    """Remove a stopped node's cgroup and what its systemd made below it
+    (deepest first; a cgroup still holding a process stays)."""
+    if not cgroup.is_dir():
+        return
+    for sub in sorted((p for p in cgroup.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+        with contextlib.suppress(OSError):
+            sub.rmdir()
+    with contextlib.suppress(OSError):
+        cgroup.rmdir()
 
 
 def stop(pidfile: Path, timeout: float) -> None:

@@ -7,6 +7,7 @@ FORWARD drops their traffic."""
 
 from __future__ import annotations
 
+import ipaddress
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,6 +104,22 @@ def host_address(inv: Inventory, network: str) -> str:
     return str(inv.network(network).cidr.broadcast_address - 1)
 
 
+def address_clashes(inv: Inventory, own: set[str], host: list[tuple[str, str]]) -> list[str]:
+    """The lab's host networks that an interface of this machine other than
+    the lab's own (*own*) already has an address in; *host* is (interface,
+    address/prefix).  Two labs on one subnet give the host two routes to it:
+    the nodes of the second never answer on SSH, which says nothing of why."""
+    out = []
+    for net in inv.networks:
+        if net.role not in HOST_NETWORK_ROLES:
+            continue
+        for dev, cidr in host:
+            if dev not in own and ipaddress.ip_interface(cidr).network.overlaps(net.cidr):
+                out.append(f"network {net.name}: {net.cidr} is in use on this host already ({cidr} on {dev}; "
+                           "another lab? `stackwright lab down` it, or give this inventory other subnets)")
+    return out
+
+
 def ssh_network(inv: Inventory) -> str:
     """The network the host reaches the nodes on (admin, else management):
     it also serves the package proxy."""
@@ -142,6 +159,12 @@ class Wiring:
     def uplink(self, vid: int) -> str:
         return f"s{self.tag}h{vid}"
 
+    def host_devices(self) -> set[str]:
+        """The host-side devices that carry the host's addresses."""
+        if self.switched:
+            return {self.uplink(v) for v in set(switch_vlans(self.inv).values())}
+        return {seg.bridge for seg in segments(self.inv)}
+
     def segment_of(self, network: str) -> Segment:
         return next(s for s in segments(self.inv) if network in s.networks)
 
@@ -166,9 +189,15 @@ class Wiring:
         is routed into or out of it."""
         have = run("ip", "-o", "-4", "addr", "show", "dev", dev)
         for net_name in nets:
-            cidr = f"{host_address(self.inv, net_name)}/{self.inv.network(net_name).cidr.prefixlen}"
-            if f" {cidr} " not in have:
-                run("ip", "addr", "add", cidr, "dev", dev)
+            net = self.inv.network(net_name)
+            # the external network's gateway too: the host stands in for the
+            # upstream router, which guests ping (Tempest does); it answers
+            # and forwards nothing
+            gateway = [net.gateway] if net.role == "external" and net.gateway else []
+            for address in [host_address(self.inv, net_name), *gateway]:
+                cidr = f"{address}/{net.cidr.prefixlen}"
+                if f" {cidr} " not in have:
+                    run("ip", "addr", "add", cidr, "dev", dev)
         rules = forward_rules(dev)
         if ssh_network(self.inv) in nets:
             # the nodes' proxy port leads to the shared cache on loopback
@@ -299,8 +328,7 @@ class Wiring:
             stop(self.switch_dir / "ovsdb-server.pid", timeout=10)
             if Path(f"/run/netns/{self.switch_ns()}").exists():
                 run("ip", "netns", "del", self.switch_ns(), check=False)
-        host_devs = [self.uplink(v) for v in sorted(set(switch_vlans(self.inv).values()))] if self.switched else []
-        for dev in host_devs + [seg.bridge for seg in segments(self.inv)]:
+        for dev in sorted(self.host_devices() | {seg.bridge for seg in segments(self.inv)}):
             for rule in forward_rules(dev) + proxy_rules(dev, self.proxy_address()):
                 while subprocess.run(["iptables", "-w", "-D", *rule], capture_output=True, check=False).returncode == 0:
                     pass

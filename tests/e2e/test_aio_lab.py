@@ -16,18 +16,18 @@ import os
 import re
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from stackwright_cli import lab_copy, sw
+from stackwright_cli import lab_copy, network_report, on_every_address, secret_values, secrets_leaked, sw
 
 from stackwright import catalog
 from stackwright.fastpath import phase_order
 from stackwright.lab import Lab, alive, proxy_dir, segments
 from stackwright.loader import load
-from stackwright.secrets import PASSWORDS
 from stackwright.secrets import read as read_secrets
 
 pytestmark = [
@@ -184,13 +184,11 @@ def test_lab_deploy_verify_and_idempotence(lab_inventory: Path):
     clouds = lab_inventory.with_name("clouds.yaml")
     for path in (secrets, clouds, lab_inventory.with_name("e2e-openrc.sh")):
         assert path.stat().st_mode & 0o777 == 0o600, path
-    # no secret reaches the terminal, nor the run's logs and artifacts (the
-    # file's UUIDs - Ceph's fsid, the libvirt secret's name - are
+    # no secret reaches the terminal, nor the run's logs and artifacts: no
+    # password, no line of the cloud CA's key (the file's UUIDs are
     # identifiers that Ceph and virsh print, not secrets)
-    secret_values = read_secrets(secrets)
-    values = [secret_values[name] for name in PASSWORDS]
-    # nor a line of the cloud CA's key (the nodes' own keys never leave them)
-    values += [line for line in secret_values["cloud_ca_key"].splitlines() if not line.startswith("-----")]
+    cloud_secrets = read_secrets(secrets)
+    values = secret_values(cloud_secrets)
     artifacts = lab_inventory.parent / ".stackwright" / "e2e" / "runner"
     logged = "\n".join(p.read_text(errors="replace") for p in artifacts.rglob("*") if p.is_file())
     assert len(logged) > 10000, "the run left its event log"
@@ -244,12 +242,16 @@ def test_lab_deploy_verify_and_idempotence(lab_inventory: Path):
     start = time.monotonic()
     verify = sw("verify", str(lab_inventory), check=False)
     timings["verify"] = time.monotonic() - start
-    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert verify.returncode == 0, verify.stdout + verify.stderr + network_report(lab)
     steps = {name: result for result, name in re.findall(r"^\s*(passed|failed|skipped) (.+?) \(", verify.stdout, re.M)}
     assert steps == {
         "services up": "passed", "boot a server": "passed", "DHCP address": "passed", "metadata service": "passed",
-        "floating IP answers ping": "passed", "volume attached": "passed", "clean up": "passed",
+        "floating IP answers ping": "passed", "SSH into the guest": "passed", "volume attached": "passed",
+        "clean up": "passed",
     }, verify.stdout
+    assert "inside, the guest writes and reads it back as /dev/vdb" in verify.stdout
+    keypairs = openstack(clouds, "keypair", "list", "-f", "value", "-c", "Name")
+    assert keypairs.returncode == 0 and keypairs.stdout.strip() == "", "verify left its key pair behind"
     volumes = openstack(clouds, "volume", "list", "--all-projects", "-f", "value", "-c", "ID")
     assert volumes.returncode == 0 and volumes.stdout.strip() == "", "verify left volumes behind"
     servers = openstack(clouds, "server", "list", "--all-projects", "-f", "value", "-c", "Name")
@@ -263,6 +265,13 @@ def test_lab_deploy_verify_and_idempotence(lab_inventory: Path):
     for port in ("3306", "5672", "11211", "25672"):
         bound = {a for a in local if a.endswith(f":{port}")}
         assert bound == {f"10.62.0.11:{port}"}, (port, bound)
+    # nothing listens on every address but the lab node's own sshd (which
+    # Stackwright does not manage); over UDP only chrony's time service, on
+    # management
+    wildcard = sorted(a for a in on_every_address(local) if not a.endswith(":22"))
+    assert wildcard == [], wildcard
+    udp = {line.split()[3] for line in lab_run(lab, node, "ss", "-Hlun").splitlines()}
+    assert udp == {"10.62.0.11:123"}, udp
     # Horizon (Apache) on the management and API addresses, nowhere else
     assert {a for a in local if a.endswith(":80")} == {"10.62.0.11:80", "10.63.0.11:80"}
     # libvirt: TLS on management for live migration, no TCP listener; noVNC
@@ -289,7 +298,7 @@ def test_lab_deploy_verify_and_idempotence(lab_inventory: Path):
 
     # Horizon in a real browser: log in, land on the overview page
     start = time.monotonic()
-    shot = horizon_login("http://10.63.0.11/", "admin", secret_values["keystone_admin_password"],
+    shot = horizon_login("http://10.63.0.11/", "admin", cloud_secrets["keystone_admin_password"],
                          ARTIFACTS / "horizon-overview.png")
     timings["horizon login"] = time.monotonic() - start
     assert shot.stat().st_size > 10000
@@ -305,9 +314,23 @@ def test_lab_deploy_verify_and_idempotence(lab_inventory: Path):
     after = [int(k) for k in lab_run(lab, node, "ls", "/etc/keystone/fernet-keys").split()]
     assert max(after) == max(keys) + 1 and 0 in after, (keys, after)
 
-    # every task again: the roles are idempotent
+    # every task again: the roles are idempotent; a second deploy started
+    # meanwhile is refused, naming the first (the cloud's run lock)
     start = time.monotonic()
-    sw("deploy", "--full", str(lab_inventory))
+    log = lab_inventory.with_name("deploy-full.log")
+    with open(log, "w") as out:  # a file, not a pipe: a full pipe would stall the deploy
+        running = subprocess.Popen([sys.executable, "-m", "stackwright", "deploy", "--full", str(lab_inventory)],
+                                   stdout=out, stderr=subprocess.STDOUT, text=True)
+    run_lock = lab_inventory.parent / ".stackwright" / "e2e" / "run.lock"
+    deadline = time.monotonic() + 120
+    while f"pid {running.pid}:" not in (run_lock.read_text() if run_lock.exists() else ""):
+        assert running.poll() is None and time.monotonic() < deadline, "the deploy never took the run lock"
+        time.sleep(0.2)
+    second = sw("deploy", str(lab_inventory), check=False)
+    assert second.returncode != 0
+    assert (f"another run is changing cloud 'e2e' from this machine (pid {running.pid}: stackwright deploy --full"
+            in " ".join(second.stderr.split())), second.stdout + second.stderr
+    assert running.wait(timeout=3600) == 0, log.read_text()[-4000:]
     timings["re-run --full"] = time.monotonic() - start
     summary = last_deploy(lab_inventory)
     assert summary["changed_by_host"] == {"aio1": 0}, summary
@@ -361,6 +384,39 @@ def test_lab_deploy_verify_and_idempotence(lab_inventory: Path):
     assert summary["changed_by_host"]["aio1"] > 0, summary
     assert lab_run(lab, node, "sha256sum", conf) == before
     assert lab_run(lab, node, "systemctl", "is-active", "memcached").strip() == "active"
+
+    # backup, a damaged database, restore: the cloud works again
+    start = time.monotonic()
+    made = sw("backup", "--format", "json", str(lab_inventory))
+    timings["backup"] = time.monotonic() - start
+    archive = Path(json.loads(made.stdout)["archive"])
+    assert archive.stat().st_mode & 0o777 == 0o600
+    with tarfile.open(archive) as tar:
+        names = set(tar.getnames())
+    assert {"manifest.json", "mariadb.tar.gz", "keystone-keys.tar.gz", "ceph-keys.tar.gz", "secrets.yml",
+            "inventory.yml", "rendered/hosts.yml"} <= names, names
+    lab_run(lab, node, "mariadb -e 'SET FOREIGN_KEY_CHECKS=0; DROP TABLE glance.images'")
+    broken = openstack(clouds, "image", "list")
+    assert broken.returncode != 0 and "500" in broken.stdout + broken.stderr, broken
+    start = time.monotonic()
+    restored = sw("restore", "--yes", str(lab_inventory), str(archive), check=False)
+    timings["restore and verify"] = time.monotonic() - start
+    assert restored.returncode == 0, restored.stdout[-3000:] + restored.stderr + network_report(lab)
+    assert "restored the databases and Keystone's keys" in restored.stdout
+    assert "cloud 'e2e' verified" in restored.stdout, restored.stdout[-3000:]
+    images = openstack(clouds, "image", "list", "-f", "value", "-c", "Name")
+    assert "stackwright-testguest" in images.stdout.split(), images
+    kept = lab_run(lab, node, "ls", "-d", "/var/lib/mysql.before-restore-*")
+    assert kept.strip(), "the replaced data folder was not kept"
+
+    # after the fernet rotation, the --full re-run, the role actions, a
+    # backup and a restore, no secret is anywhere it must not be: in an
+    # output, this machine's work folder, a node's logs or journal, or a
+    # file every user reads
+    start = time.monotonic()
+    leaks = secrets_leaked(lab, lab_inventory.parent / ".stackwright" / "e2e", values)
+    timings["secret scan"] = time.monotonic() - start
+    assert leaks == [], leaks
 
     print("\nlab e2e timings: " + ", ".join(f"{k} {v:.0f}s" for k, v in timings.items()))
 

@@ -7,6 +7,7 @@ minute at most.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -41,6 +42,21 @@ def power(path: Path, *args: str, check: bool = True) -> subprocess.CompletedPro
     return sw("node", "power", str(path), "aio1", *args, check=check, timeout=120)
 
 
+def answers(address: str, tries: int) -> bool:
+    """The address answers a ping within *tries* seconds."""
+    for _ in range(tries):
+        if subprocess.run(["ping", "-c1", "-W1", address], capture_output=True, check=False).returncode == 0:
+            return True
+    return False
+
+
+def addresses(netns: str) -> set[str]:
+    """The IPv4 addresses configured in a node's network namespace, but loopback's."""
+    links = json.loads(subprocess.run(["ip", "-j", "-n", netns, "-4", "addr", "show"], capture_output=True,
+                                      text=True, check=True).stdout)
+    return {a["local"] for link in links if link["ifname"] != "lo" for a in link.get("addr_info", [])}
+
+
 def test_a_node_is_powered_off_and_on_through_its_bmc(fence_lab: Path):
     lab = Lab(load(fence_lab))
     node = lab.inv.nodes[0]
@@ -70,14 +86,28 @@ def test_a_node_is_powered_off_and_on_through_its_bmc(fence_lab: Path):
     assert f"aio1's BMC at {BMC}: status failed" in refused.stderr
     assert wrong not in refused.stdout + refused.stderr
 
+    # a pulled cable: the node runs on, unreachable on that network until
+    # the cable is back; a network the node is not on is refused by name
+    assert "eth0 unplugged" in sw("lab", "cut", str(fence_lab), "aio1", "mgmt").stdout
+    assert alive(running) and not answers("10.76.0.11", tries=3)
+    assert "eth0 plugged back in" in sw("lab", "heal", str(fence_lab), "aio1", "mgmt").stdout
+    assert answers("10.76.0.11", tries=30)
+    refused = sw("lab", "cut", str(fence_lab), "aio1", "storage", check=False)
+    assert refused.returncode != 0 and "node aio1 is not on network 'storage'" in refused.stderr
+
     # off is a power cut: the node's processes are gone, and the BMC says so
     assert power(fence_lab, "off", "--yes").stdout.strip() == "aio1: power off"
     assert not alive(running)
     assert power(fence_lab, "status").stdout.strip() == "aio1: power off"
+    # ... and its NICs are dark: its network namespace (which outlives the
+    # processes) answers for none of its addresses, its links are down
+    assert addresses(lab.netns(node)) == set()
+    assert not answers("10.76.0.11", tries=1)
     # ... and on boots it again: it answers on SSH
     assert power(fence_lab, "on").stdout.strip() == "aio1: power on"
     assert alive(running)
     lab.wait_ssh(node, timeout=120)
+    assert "10.76.0.11" in addresses(lab.netns(node))  # its own configuration set it again
 
     # `lab down` ends the BMC with the node
     sw("lab", "down", str(fence_lab))

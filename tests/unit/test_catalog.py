@@ -80,6 +80,16 @@ def test_validate_refuses_several_controllers_and_preview_accepts_them(tmp_path)
     assert "nothing was changed on any host" in result.output
 
 
+def test_several_controllers_need_ceph_for_glances_images():
+    """Glance's file store keeps an image on one controller: behind a VIP
+    the others answer without its data, so HA needs Ceph."""
+    _, problems = load_problems(INVENTORIES / "ha.yml")
+    found = [p for p in problems if p.path == ("cloud", "services", "ceph")]
+    assert len(found) == 1 and "3 controllers share Glance's images only through Ceph" in found[0].message
+    _, problems = load_problems(INVENTORIES / "multinode.yml")
+    assert not [p for p in problems if p.path == ("cloud", "services", "ceph")]
+
+
 # -- a cloud without a storage node (#22) -----------------------------------
 
 def test_a_cloud_without_storage_renders_no_cinder_anywhere():
@@ -94,7 +104,8 @@ def test_a_cloud_without_storage_renders_no_cinder_anywhere():
     assert hosts["cinder"] == {"hosts": {}} and hosts["cinder_volume"] == {"hosts": {}}
     assert hosts["ceph_mon"] == {"hosts": {}}
     groups = catalog.service_groups(inv)
-    assert {g for g, members in groups.items() if not members} == {"cinder", "cinder_volume", "ceph_mon", "ceph_osd"}
+    assert {g for g, members in groups.items() if not members} == {"cinder", "cinder_volume", "ceph_mon", "ceph_osd",
+                                                                      "haproxy", "pacemaker"}  # no VIP
     packages = catalog.packages(inv)
     installs = {name for g, members in groups.items() if members for name in packages[g]["names"]}
     assert installs and not {name for name in installs if name.startswith("cinder")}
@@ -176,3 +187,16 @@ def test_catalog_groups_are_ansible_group_names():
     for svc in catalog.SERVICES:
         if not svc.deployable:
             assert f"    {svc.group}:\n" not in text
+
+
+def test_haproxy_fronts_every_api_and_the_database_only_with_vips():
+    """Without a VIP there is no HAProxy and nothing to front; with the HA
+    inventory every API is a frontend on the controllers' management
+    addresses, the database one as TCP checked on Galera's Synced check."""
+    assert catalog.frontends(load(INVENTORIES / "aio.yml")) == []
+    fronts = {f["name"]: f for f in catalog.frontends(load(INVENTORIES / "ha.yml", preview=True))}
+    assert {"keystone", "glance", "nova_api", "nova_metadata", "neutron", "horizon", "mariadb"} <= set(fronts)
+    assert "rabbitmq" not in fronts and "memcached" not in fronts
+    assert fronts["mariadb"]["check_port"] == 9200 and not fronts["mariadb"]["public"]
+    assert fronts["keystone"]["public"] and fronts["nova_metadata"]["public"] is False
+    assert [b["address"] for b in fronts["keystone"]["backends"]] == ["10.62.0.11", "10.62.0.12", "10.62.0.13"]

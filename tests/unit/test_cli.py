@@ -145,3 +145,23 @@ def test_evacuating_a_node_without_a_fence_device_needs_the_operators_word():
             "yourself and add --confirm-powered-off") in " ".join(result.output.split())
     both = CliRunner().invoke(cli, ["node", "evacuate", aio, "aio1", "--fence", "--confirm-powered-off"])
     assert both.exit_code == 2 and "exclude each other" in both.output
+
+
+def test_backup_of_a_cloud_never_deployed_is_refused(tmp_path):
+    inventory = tmp_path / "aio.yml"
+    inventory.write_text(AIO.read_text())
+    result = invoke("backup", str(inventory))
+    assert result.exit_code == 1
+    assert f"{tmp_path / 'aio.secrets.yml'}: no secrets file: this cloud was never deployed" in result.output
+
+
+def test_restore_refuses_what_is_not_a_backup_before_touching_anything(tmp_path):
+    inventory = tmp_path / "aio.yml"
+    inventory.write_text(AIO.read_text())
+    junk = tmp_path / "junk.tar.gz"
+    junk.write_bytes(b"\x1f\x8bnot really gzip")
+    result = invoke("restore", str(inventory), str(junk), "--yes")
+    assert result.exit_code == 1
+    assert f"{junk}: not a readable Stackwright backup archive" in result.output
+    assert not (tmp_path / ".stackwright" / "aio" / "restore").exists()  # no playbook ran
+    assert not list((tmp_path / ".stackwright" / "aio").glob("restore-*"))  # the unpacked copy is gone

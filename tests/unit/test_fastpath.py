@@ -35,8 +35,8 @@ def test_the_site_playbook_has_a_phase_per_tag_and_fact_gathering_has_none():
     assert "Prepare: facts" not in phases
     assert phases["Nova: compute nodes"] == "nova"
     assert fastpath.phase_order(SITE) == [
-        "prepare", "packages", "network", "time", "mariadb", "rabbitmq", "memcached", "ceph", "keystone", "placement",
-        "glance", "nova", "neutron", "cinder", "horizon", "post_deploy"]
+        "prepare", "packages", "network", "time", "cluster", "mariadb", "rabbitmq", "memcached", "ceph", "keystone",
+        "placement", "glance", "nova", "neutron", "cinder", "horizon", "post_deploy"]
 
 
 def test_files_and_units_a_phase_manages_are_read_from_the_events():

@@ -92,3 +92,21 @@ def test_node_findings():
         ("certificate", "cmp1:/etc/pki/qemu/server-cert.pem", "warning"),
         ("certificate", "cmp1:/etc/pki/x.pem", "failed"), ("node", "cmp2", "failed")]
     assert health.worst([health.Row("a", "b", "ok", ""), health.Row("a", "c", "warning", "")]) == "warning"
+
+
+def hypervisor_cpus(**cpus: tuple[str, list[str]]) -> NS:
+    hyps = [{"hypervisor_hostname": f"{h}.x", "cpu_info": {"model": m, "vendor": "Intel", "features": f}}
+            for h, (m, f) in cpus.items()]
+    return NS(compute=NS(get=lambda url, microversion: NS(json=lambda: {"hypervisors": hyps})))
+
+
+def test_cpus_that_keep_a_guest_from_moving_live_are_a_warning():
+    conn = hypervisor_cpus(cmp1=("Skylake", ["avx2", "sse4.2"]), cmp2=("Broadwell", ["sse4.2"]))
+    rows = [(r.item, r.status, r.detail) for r in health.cpus(conn, MULTINODE)]
+    assert rows == [("cmp1 -> cmp2", "warning", "no live migration this way: cmp2's CPU (Broadwell) lacks features "
+                     "of cmp1's (Skylake) that its guests may use: avx2")]
+    same = hypervisor_cpus(cmp1=("Skylake", ["avx2"]), cmp2=("Skylake", ["avx2"]))
+    assert [(r.item, r.status, r.detail) for r in health.cpus(same, MULTINODE)] == [
+        ("compute nodes", "ok", "a guest can move live between any two of 2 (CPU Skylake)")]
+    emulated = MULTINODE.model_copy(update={"cloud": MULTINODE.cloud.model_copy(update={"hypervisor": "qemu"})})
+    assert [r.status for r in health.cpus(conn, emulated)] == ["ok"]

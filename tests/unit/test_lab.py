@@ -56,3 +56,24 @@ def test_apt_sources_are_read_in_both_formats():
              "deb-src http://mirror.example/debian bookworm main\n# deb http://old.example/debian buster main\n")
     assert one_line_entries(lines) == [{"URIs": "http://mirror.example/debian", "Suites": "bookworm",
                                          "Components": "main contrib"}]
+
+
+def test_a_subnet_another_interface_holds_is_refused():
+    """Two labs on one subnet (a test's copy of an inventory, a lab left
+    over) give the host two routes: refused up front, naming the network,
+    the interface and the way out; the lab's own devices do not count."""
+    inv = load(REPO / "inventories" / "multinode.yml")
+    own = lab.Lab(inv).wiring.host_devices()
+    mgmt = next(n for n in inv.networks if n.name == "mgmt")
+    mine = (sorted(own)[0], f"{lab.host_address(inv, 'mgmt')}/{mgmt.cidr.prefixlen}")
+    assert lab.address_clashes(inv, own, [("lo", "127.0.0.1/8"), mine]) == []
+    clashes = lab.address_clashes(inv, own, [("swother0", "10.52.0.254/24")])
+    assert len(clashes) == 1
+    assert clashes[0].startswith("network mgmt: 10.52.0.0/24 is in use on this host already "
+                                 "(10.52.0.254/24 on swother0")
+    assert "lab down" in clashes[0]
+    # a wider subnet overlaps too; the tenant network (no host address) is not the host's business
+    assert len(lab.address_clashes(inv, own, [("eth9", "10.52.0.0/16")])) >= 1
+    tenant = next(n for n in inv.networks if n.role == "tenant")
+    assert not any(c.startswith(f"network {tenant.name}:") for c in
+                   lab.address_clashes(inv, own, [("eth9", f"{tenant.cidr}")]))

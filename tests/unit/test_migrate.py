@@ -4,6 +4,7 @@ on the multinode lab by bench/migration.py)."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from types import SimpleNamespace as NS
@@ -32,6 +33,15 @@ class FakeCompute:
     def __init__(self, server: NS, services: list[NS], timeline: list[dict[str, Any]] | None = None):
         self.server, self._services, self.timeline = server, services, list(timeline or [])
         self.calls: list[tuple[str, Any]] = []
+        same = {"model": "Cascadelake-Server", "vendor": "Intel", "features": ["avx2", "sse4.2"]}
+        self.cpu_info: dict[str, dict[str, Any]] = {"cmp1": same, "cmp2": same}
+
+    def get(self, url: str, microversion: str) -> NS:
+        """GET /os-hypervisors/detail at a version that still has cpu_info."""
+        assert (url, microversion) == ("/os-hypervisors/detail", "2.87")
+        hyps = [{"hypervisor_hostname": f"{h}.multinode.stackwright.test", "cpu_info": json.dumps(info)}
+                for h, info in self.cpu_info.items()]
+        return NS(json=lambda: {"hypervisors": hyps})
 
     def find_server(self, ref: str, ignore_missing: bool, all_projects: bool) -> NS | None:
         return self.server if ref in (self.server.name, self.server.id) else None
@@ -319,3 +329,30 @@ def test_an_operators_confirmation_stands_for_the_bmc_unless_nova_hears_the_node
     rows = migrate.evacuate(conn, MULTINODE, "cmp1", None, fence=False, say=said.append, timeout=60)
     assert "cmp1: off, as the operator confirmed (not checked by a fence device)" in said
     assert [r["result"] for r in rows] == ["evacuated", "evacuated", "evacuated", "not evacuated"]
+
+
+def test_live_migration_to_a_cpu_lacking_features_is_refused() -> None:
+    compute = FakeCompute(NS(id="s1", name="web", status="ACTIVE", task_state=None, compute_host="cmp1"),
+                          [svc("cmp1"), svc("cmp2")])
+    compute.cpu_info["cmp2"] = {"model": "Broadwell", "vendor": "Intel", "features": ["sse4.2"]}
+    with pytest.raises(migrate.Refused) as err:
+        migrate.check(NS(compute=compute), MULTINODE, "web", live=True, to="cmp2")
+    assert str(err.value) == (
+        "a live migration to cmp2 would fail: cmp2's CPU (Broadwell) lacks features of cmp1's (Cascadelake-Server) "
+        "that its guests may use: avx2 (guests see the host's CPU: cpu_mode host-model). Migrate it cold, or give "
+        "the cloud one CPU model for all its compute nodes (nova_cpu_mode: custom, nova_cpu_models)")
+    # cold migration restarts the guest on the new CPU: allowed
+    assert migrate.check(NS(compute=compute), MULTINODE, "web", live=False, to="cmp2").target == "cmp2"
+    # a newer CPU takes the guest of an older one
+    compute.cpu_info["cmp1"], compute.cpu_info["cmp2"] = compute.cpu_info["cmp2"], compute.cpu_info["cmp1"]
+    assert migrate.check(NS(compute=compute), MULTINODE, "web", live=True, to="cmp2").live
+
+
+def test_cpus_of_another_vendor_and_emulated_guests() -> None:
+    intel = migrate.Cpu("Skylake", "Intel", frozenset({"avx2"}))
+    amd = migrate.Cpu("EPYC", "AMD", frozenset({"avx2"}))
+    assert migrate.cpu_mismatch({"cmp1": intel, "cmp2": amd}, "cmp1", "cmp2") == \
+        "cmp1 has a Intel CPU, cmp2 a AMD one"
+    assert migrate.cpu_mismatch({"cmp1": intel}, "cmp1", "cmp2") is None  # unknown: Nova decides
+    emulated = MULTINODE.model_copy(update={"cloud": MULTINODE.cloud.model_copy(update={"hypervisor": "qemu"})})
+    assert not migrate.cpu_guarded(emulated) and migrate.cpu_guarded(MULTINODE)

@@ -88,8 +88,9 @@ def test_ceph_daemons_go_where_the_playbooks_put_them():
 
 def test_ha_is_refused_and_a_preview_plans_only_what_is_deployed():
     """Three controllers are not deployable yet: plan refuses them; with
-    --preview it shows them with the VIPs, but no service nothing deploys
-    (haproxy, pacemaker), and no Cinder without a storage node."""
+    --preview it shows them with the VIPs and the cluster that holds them
+    (HAProxy, corosync and pacemaker on each; the cluster's layout), and no
+    Cinder without a storage node."""
     refused = invoke("plan", str(INVENTORIES / "ha.yml"))
     assert refused.exit_code == 2
     assert "3 controllers: a highly available control plane is not deployable yet" in refused.output
@@ -97,8 +98,28 @@ def test_ha_is_refused_and_a_preview_plans_only_what_is_deployed():
     assert preview.exit_code == 0
     plan = json.loads(preview.output[preview.output.index("{"):])
     assert plan["endpoints"] == {"internal": "10.62.0.10", "public": "10.63.0.10"}
-    assert not {"haproxy", "pacemaker", "cinder-api"} & set(node(plan, "ctl2")["services"])
+    assert {"haproxy", "corosync", "pacemaker"} <= set(node(plan, "ctl2")["services"])
+    assert "cinder-api" not in node(plan, "ctl2")["services"]
+    assert not {"haproxy", "pacemaker"} & set(node(plan, "net1")["services"])
     assert set(plan["left_out"]) == {"cinder"}
+    # the cluster's layout: members with their fence devices, VIPs,
+    # database order, brokers, and what HAProxy serves to whom
+    c = plan["cluster"]
+    assert [(m["name"], m["corosync"], m["fence"]) for m in c["members"]] == [
+        (f"ctl{i}", f"10.62.0.1{i}", f"fence_ipmilan admin@10.62.0.254:623{i}") for i in (1, 2, 3)]
+    assert c["quorum"] == 2
+    assert c["vips"] == [{"name": "internal", "address": "10.62.0.10", "network": "mgmt"},
+                         {"name": "public", "address": "10.63.0.10", "network": "api"}]
+    assert c["database"] == c["brokers"] == ["ctl1", "ctl2", "ctl3"]
+    served = {f["name"]: (f["port"], f["public"], f["backends"]) for f in c["frontends"]}
+    assert served["mariadb"] == (3306, False, ["ctl1", "ctl2", "ctl3"])
+    assert served["keystone"] == (5000, True, ["ctl1", "ctl2", "ctl3"])
+    assert "cinder" not in served
+    text = invoke("--preview", "plan", str(INVENTORIES / "ha.yml")).output
+    assert "cluster: 3 members (pacemaker, corosync, HAProxy); a partition of 2 or more keeps" in " ".join(text.split())
+    assert "database: Galera on ctl1, ctl2, ctl3; through HAProxy ctl1" in " ".join(text.split())
+    # one controller, no VIP: no cluster
+    assert build(load(INVENTORIES / "multinode.yml"))["cluster"] is None
 
 
 def test_plan_says_what_a_cloud_without_storage_goes_without(tmp_path):

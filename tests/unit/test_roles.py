@@ -76,19 +76,32 @@ def test_free_form_commands_split(role: Path):
                 split_args(task[key])  # raises on unbalanced quotes or Jinja blocks
 
 
-def test_policy_rc_d_denies_only_first_starts_during_stackwright_installs():
+def test_policy_rc_d_denies_only_first_starts_during_stackwright_installs(tmp_path):
+    """During Stackwright's installs a service is never started by its
+    package: not by a start, nor by a restart of a service that does not
+    run (libapache2-mod-wsgi-py3's postinst restarts apache2); a running
+    one restarts, reloads pass, an operator's own apt run is left alone.
+    systemctl is a stand-in here: rabbitmq-server runs, apache2 does not."""
     import os
     import subprocess
 
     script = ROLES[0].parent / "common" / "files" / "policy-rc.d"
+    fake = tmp_path / "systemctl"
+    fake.write_text('#!/bin/sh\n[ "$3" = rabbitmq-server ]\n')
+    fake.chmod(0o755)
 
     def rc(env: dict[str, str], *args: str) -> int:
-        return subprocess.run(["sh", str(script), *args], env={**os.environ, **env}, check=False).returncode
+        return subprocess.run(["sh", str(script), *args], check=False,
+                              env={**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}", **env}).returncode
 
-    assert rc({"STACKWRIGHT_NO_START": "1"}, "nova-api.service", "start") == 101
-    assert rc({"STACKWRIGHT_NO_START": "1"}, "apache2", "reload") == 0
-    assert rc({"STACKWRIGHT_NO_START": "1"}, "rabbitmq-server", "restart") == 0
+    no_start = {"STACKWRIGHT_NO_START": "1"}
+    assert rc(no_start, "nova-api.service", "start") == 101
+    assert rc(no_start, "--quiet", "nova-api", "restart start") == 101
+    assert rc(no_start, "apache2", "reload") == 0
+    assert rc(no_start, "apache2", "restart") == 101  # not running: a restart would start it
+    assert rc(no_start, "--quiet", "rabbitmq-server", "restart") == 0
     assert rc({}, "nova-api.service", "start") == 0  # an operator's own apt run
+    assert rc({}, "apache2", "restart") == 0
 
 
 def test_apt_installs_only_through_commons_install_path():

@@ -13,7 +13,8 @@ from stackwright.problems import InventoryError
 def test_generate_is_complete_and_random():
     a, b = secrets.generate(), secrets.generate()
     assert set(a) == set(secrets.PASSWORDS) | set(secrets.UUIDS) | set(secrets.CA) == set(secrets.NAMES)
-    assert all(len(a[k]) == 32 and a[k].isalnum() for k in secrets.PASSWORDS)
+    assert all(len(a[k]) == secrets.LENGTHS.get(k, 32) and a[k].isalnum() for k in secrets.PASSWORDS)
+    assert len(a["corosync_authkey"]) >= 128  # corosync-keygen(8): 128 bytes at least
     assert all(a[k] != b[k] for k in a)
 
 

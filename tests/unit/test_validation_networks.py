@@ -36,9 +36,29 @@ def test_ha_example_is_well_formed_but_not_deployable_yet():
     inv, problems = load_problems(INVENTORIES / "ha.yml")
     assert inv is None
     assert [p.render("ha.yml") for p in problems if p.severity == "error"] == [
-        "ha.yml:32: error: nodes: 3 controllers: a highly available control plane is not deployable yet (no "
-        "pacemaker to hold the VIPs, no HAProxy in front of the APIs, no Galera cluster; the issue on high "
-        "availability)\n    fix: use one controller"]
+        "ha.yml:36: error: nodes: 3 controllers: a highly available control plane is not deployable yet "
+        "(pacemaker holds the VIPs, HAProxy fronts the APIs and MariaDB forms a Galera cluster, but the services "
+        "do not run on every controller behind the VIPs yet; the issue on high availability)\n"
+        "    fix: use one controller",
+        "ha.yml:9: error: cloud.services.ceph: 3 controllers share Glance's images only through Ceph: with "
+        "Glance's file store an image lives on the one controller that took the upload, and the others answer "
+        "'no associated data' (a Swift store is not deployable yet)\n"
+        "    fix: set `ceph: true` under `services:` and give a node the storage role"]
+
+
+def test_ha_controllers_need_fence_devices(tmp_path: Path):
+    """Pacemaker runs with fencing on: a controller without a BMC is refused,
+    naming the node and what to add."""
+    text = (INVENTORIES / "ha.yml").read_text()
+    line = "    fence: {agent: ipmilan, address: 10.62.0.254, port: 6232, username: admin}\n"
+    assert line in text
+    path = tmp_path / "ha.yml"
+    path.write_text(text.replace(line, ""))
+    _, problems = load_problems(path)
+    errors = [p for p in problems if p.severity == "error" and not p.not_yet]
+    assert [(p.path, p.message.split(":")[0]) for p in errors] == [
+        (("nodes", 1), "controller ctl2 has no fence device")]
+    assert "fence_password_ctl2" in errors[0].fix
 
 
 # (id, base, old, new, expected severity, expected substrings)

@@ -70,3 +70,35 @@ def test_a_cloud_without_compute_nodes_skips_the_boot_with_the_reason(tmp_path):
     assert [(s.result, s.detail) for s in _run(conn, inv)] == [
         ("skipped", "the inventory has no compute node: nothing can boot"),
         ("skipped", "the inventory has no compute node: nothing can boot")]
+
+
+def _dhcp_step(console: str, agents: list[tuple[str, bool]]):
+    port = NS(id="p1", status="ACTIVE", binding_host_id="cmp1", binding_vif_type="ovs", network_id="n",
+              fixed_ips=[{"ip_address": "192.168.100.7"}])
+    dhcp_port = NS(status="DOWN", binding_host_id="ctl1")
+
+    def ports(device_id=None, network_id=None, device_owner=None):
+        return [port] if device_id == "s" else [dhcp_port] if device_owner == "network:dhcp" else []
+
+    conn = NS(network=NS(ports=ports, network_hosting_dhcp_agents=lambda net: [
+                  NS(host=h, is_alive=a) for h, a in agents]),
+              compute=NS(get_server_console_output=lambda server: {"output": console}))
+    v = Verify(conn, Options(timeout=0), Console(quiet=True))
+    v._server = NS(id="s")
+    v.step("DHCP address", v.dhcp)
+    return v.steps[-1]
+
+
+def test_dhcp_that_never_answers_says_what_neutron_sees():
+    step = _dhcp_step("booting\nSTACKWRIGHT-DHCP none\n", [("ctl1", False)])
+    assert step.result == "failed"
+    assert step.detail == ("the guest gave up asking for an address; its port p1 ACTIVE (bound to cmp1, vif ovs); "
+                           "DHCP agents of its network: ctl1 (dead); DHCP port on ctl1 DOWN")
+    waited = _dhcp_step("still booting\n", [])
+    assert waited.detail.startswith("DHCP address in the console log: not within 0s; its port p1 ACTIVE")
+    assert "DHCP agents of its network: none" in waited.detail
+
+
+def test_dhcp_address_of_the_port_passes():
+    step = _dhcp_step("STACKWRIGHT-DHCP 192.168.100.7/24\n", [("ctl1", True)])
+    assert (step.result, step.detail) == ("passed", "guest configured 192.168.100.7/24 by DHCP (its port's address)")
