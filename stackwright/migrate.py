@@ -166,10 +166,35 @@ def _progress(conn: Any, server_id: str) -> str:
     return ""
 
 
+def drop_leftover_bindings(conn: Any, server_id: str, name: str, say: Callable[[str], None]) -> list[str]:
+    """Delete the inactive port bindings of a server no move is under way
+    for; the hosts they were on.
+
+    Neutron 21 (Zed) can fail to activate a live migration's destination
+    binding (neutron-api: `activate failed: UnmappedInstanceError`, racing
+    the source agent's unplug report; nova-compute:
+    PortBindingActivationFailed, the server in ERROR).  The inactive binding
+    stays, and the server's next move fails on it: an evacuation's rebuild
+    with DBDuplicateEntry on the binding's key (seen in CI's multinode run),
+    a live migration to that host with a conflict.  Every caller checks the
+    server has no task, so no migration owns an inactive binding then: it
+    can only be such a leftover."""
+    dropped = []
+    for port in conn.network.ports(device_id=server_id):
+        # filtered here: Neutron's bindings listing takes no status filter
+        for binding in [b for b in conn.network.port_bindings(port.id) if b.status == "INACTIVE"]:
+            conn.network.delete_port_binding(port.id, binding.host)
+            say(f"{name}: removed port {port.id}'s inactive binding on {binding.host}, left by a failed "
+                f"migration")
+            dropped.append(binding.host)
+    return dropped
+
+
 def run(conn: Any, move: Move, say: Callable[[str], None], timeout: float = 900) -> dict[str, Any]:
     """Make the move; report progress through *say*; return what happened."""
     started = time.monotonic()
     mode = ("block live" if move.block else "live") if move.live else "cold"
+    drop_leftover_bindings(conn, move.server_id, move.server, say)
     say(f"{mode} migration of {move.server} from {move.source} to {move.target or 'a node the scheduler picks'}")
     if move.live:
         conn.compute.live_migrate_server(move.server_id, host=move.target, block_migration=move.block)
@@ -286,6 +311,7 @@ def evacuate(conn: Any, inv: Inventory, node: str, power: Power | None, fence: b
         if why:
             rows[server.id] = {**row, "result": "not evacuated", "reason": why}
             continue
+        drop_leftover_bindings(conn, server.id, server.name, say)
         conn.compute.evacuate_server(server.id)
         say(f"{server.name}: evacuation requested")
         rows[server.id] = {**row, "result": "pending"}

@@ -126,6 +126,28 @@ class FakeNodeCompute(FakeCompute):
                 and m.migration_type == migration_type]
 
 
+class FakeNetwork:
+    """Neutron's ports and their bindings (port-bindings-extended): one port
+    a server, bound ACTIVE on its node; *leftover* adds an INACTIVE binding
+    on that host, as a failed live migration's activation leaves it."""
+
+    def __init__(self, servers: dict[str, str], leftover: dict[str, str] | None = None):
+        self.bindings = {f"port-{sid}": {host: "ACTIVE"} for sid, host in servers.items()}
+        for sid, host in (leftover or {}).items():
+            self.bindings[f"port-{sid}"][host] = "INACTIVE"
+        self.deleted: list[tuple[str, str]] = []
+
+    def ports(self, device_id: str) -> list[NS]:
+        return [NS(id=f"port-{device_id}")] if f"port-{device_id}" in self.bindings else []
+
+    def port_bindings(self, port: str) -> list[NS]:
+        return [NS(host=h, status=st) for h, st in self.bindings[port].items()]
+
+    def delete_port_binding(self, port: str, host: str) -> None:
+        assert self.bindings[port].pop(host) == "INACTIVE", "an active binding must never be deleted"
+        self.deleted.append((port, host))
+
+
 def svc(host: str, state: str = "up", status: str = "enabled", reason: str | None = None) -> NS:
     return NS(host=host, state=state, status=status, disabled_reason=reason, is_forced_down=False)
 
@@ -134,7 +156,7 @@ def conn_with(status: str = "ACTIVE", host: str = "cmp1", task: str | None = Non
               services: list[NS] | None = None, timeline: list[dict[str, Any]] | None = None) -> NS:
     server = NS(id="1234", name="web1", status=status, compute_host=host, task_state=task)
     return NS(compute=FakeCompute(server, services if services is not None else [svc("cmp1"), svc("cmp2")],
-                                  timeline))
+                                  timeline), network=FakeNetwork({server.id: host}))
 
 
 @pytest.mark.parametrize(("conn", "live", "to", "message"), [
@@ -193,6 +215,25 @@ def test_cold_move_is_confirmed():
     assert (result["mode"], result["to"], result["status_after"]) == ("cold", "cmp2", "ACTIVE")
 
 
+def test_a_failed_migrations_inactive_binding_is_removed_before_the_next_move():
+    """The leftover of Neutron's activation race: an INACTIVE binding of the
+    server's port on cmp2 (the failed live migration's destination).  It is
+    removed before the move is asked of Nova, and said; the active binding
+    stays."""
+    conn = conn_with(timeline=[{"task_state": None, "compute_host": "cmp2"}])
+    conn.network = FakeNetwork({"1234": "cmp1"}, leftover={"1234": "cmp2"})
+    said: list[str] = []
+    migrate.run(conn, migrate.check(conn, MULTINODE, "web1", True, "cmp2"), said.append, timeout=30)
+    assert conn.network.deleted == [("port-1234", "cmp2")]
+    assert conn.network.bindings == {"port-1234": {"cmp1": "ACTIVE"}}
+    assert said[0] == "web1: removed port port-1234's inactive binding on cmp2, left by a failed migration"
+    # nothing left over: nothing deleted, nothing said
+    conn = conn_with(timeline=[{"task_state": None, "compute_host": "cmp2"}])
+    said = []
+    migrate.run(conn, migrate.check(conn, MULTINODE, "web1", True, "cmp2"), said.append, timeout=30)
+    assert conn.network.deleted == [] and not [m for m in said if "binding" in m]
+
+
 def test_block_migration_without_shared_storage():
     two = load(INVENTORIES / "multinode.yml")
     no_ceph = two.model_copy(update={"cloud": two.cloud.model_copy(update={"services": two.cloud.services.model_copy(
@@ -215,7 +256,7 @@ def test_drain_disables_the_node_and_moves_every_server_the_right_way():
     servers = [NS(id=f"id-{name}", name=name, status=status, compute_host="cmp1", task_state=None)
                for name, status in (("a-running", "ACTIVE"), ("b-off", "SHUTOFF"), ("c-broken", "ERROR"))]
     services = [svc("cmp1"), svc("cmp2")]
-    conn = NS(compute=FakeNodeCompute(servers, services))
+    conn = NS(compute=FakeNodeCompute(servers, services), network=FakeNetwork({s.id: "cmp1" for s in servers}))
     said: list[str] = []
     rows = migrate.drain(conn, MULTINODE, "cmp1", said.append, timeout=30)
     assert conn.compute.calls[0] == ("disable", ("cmp1", "stackwright node drain"))
@@ -260,7 +301,7 @@ def evacuation_lab(statuses: tuple[tuple[str, str], ...] = (("a-running", "ACTIV
     servers = [NS(id=f"id-{name}", name=name, status=status, compute_host="cmp1", task_state=None)
                for name, status in statuses]
     compute = FakeNodeCompute(servers, [svc("cmp1", state="down"), svc("cmp2")])
-    return NS(compute=compute)
+    return NS(compute=compute, network=FakeNetwork({s.id: "cmp1" for s in servers}))
 
 
 @pytest.mark.parametrize(("state", "message"), [
@@ -297,6 +338,21 @@ def test_evacuate_fences_tells_nova_and_rebuilds_every_server_elsewhere():
         ("c-broken", "evacuated", "cmp2", "ACTIVE"), ("d-paused", "not evacuated", None, None)]
     assert rows[3]["reason"] == "it is PAUSED: Nova evacuates ACTIVE, SHUTOFF, ERROR servers"
     assert "cmp1 is off (its BMC says so)" in said
+
+
+def test_evacuation_removes_a_leftover_binding_before_the_rebuild():
+    """CI's multinode failure: the live migration's leftover INACTIVE
+    binding on cmp2 made the evacuation's rebuild there fail in Neutron
+    (DBDuplicateEntry).  It is removed before Nova is asked."""
+    conn = evacuation_lab((("a-running", "ACTIVE"),))
+    conn.network = FakeNetwork({"id-a-running": "cmp1"}, leftover={"id-a-running": "cmp2"})
+    order: list[str] = []
+    delete, evacuate = conn.network.delete_port_binding, conn.compute.evacuate_server
+    conn.network.delete_port_binding = lambda port, host: (order.append("unbind"), delete(port, host))
+    conn.compute.evacuate_server = lambda sid: (order.append("evacuate"), evacuate(sid))
+    rows = migrate.evacuate(conn, MULTINODE, "cmp1", Bmc("off"), fence=False, say=lambda msg: None, timeout=60)
+    assert order == ["unbind", "evacuate"] and rows[0]["result"] == "evacuated"
+    assert conn.network.bindings["port-id-a-running"] == {"cmp1": "ACTIVE"}
 
 
 def test_enable_after_evacuation_waits_for_the_node_and_its_clean_up():
