@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -33,17 +34,27 @@ def run(tmp_path: Path):
         (bin_dir / tool).chmod(0o755)
 
     def _run(now: str, later: str, apt_failures: int = 0) -> tuple[int, list[str], Path]:
+        proc = start(now, later, apt_failures)
+        proc.wait(timeout=60)
+        calls = (tmp_path / "calls").read_text().splitlines()
+        # every job first finishes what a killed dpkg left (a no-op otherwise)
+        assert calls[0] == "dpkg 0 --configure -a"
+        return proc.returncode, calls[1:], tmp_path / "job"
+
+    def start(now: str, later: str, apt_failures: int = 0, fresh: bool = True) -> subprocess.Popen[str]:
         calls = tmp_path / "calls"
-        calls.write_text("")
+        if fresh:
+            calls.write_text("")
         (tmp_path / "fail").write_text(str(apt_failures))
         job = tmp_path / "job"
         env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "CALLS": str(calls),
                "FAIL_APT": str(tmp_path / "fail")}
         # own session: the script lowers its session's (autogroup) weight
-        proc = subprocess.run(["setsid", "-w", "sh", str(SCRIPT), str(job), "10", now, later],
-                              env=env, capture_output=True, text=True, timeout=60, check=False)
-        return proc.returncode, calls.read_text().splitlines(), job
+        return subprocess.Popen(["setsid", "-w", "sh", str(SCRIPT), str(job), "10", now, later],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
 
+    _run.start = start  # type: ignore[attr-defined]
+    _run.bin = bin_dir  # type: ignore[attr-defined]
     return _run
 
 
@@ -79,3 +90,23 @@ def test_a_failure_later_leaves_now_ok(run):
     rc, _calls, job = run("chrony", "broken")
     assert rc == 1
     assert (job / "now").read_text() == "ok\n" and (job / "done").read_text() == "failed\n"
+
+
+def test_a_second_job_waits_for_the_first(run, tmp_path):
+    """A deploy killed mid-install leaves its job running; the next deploy's
+    job starts meanwhile.  It waits on the lock and calls neither dpkg nor
+    apt-get until the first has ended."""
+    slow = run.bin / "apt-get"
+    slow.write_text(STAND_IN.replace('exit 0\n', 'case " $* " in *" slow "*) sleep 3;; esac\nexit 0\n'))
+    first = run.start("slow", "")
+    calls = tmp_path / "calls"
+    for _ in range(100):  # the first is in apt-get
+        if "slow" in calls.read_text():
+            break
+        time.sleep(0.05)
+    second = run.start("chrony", "", fresh=False)
+    time.sleep(1)
+    assert second.poll() is None and "chrony" not in calls.read_text()  # waiting
+    assert first.wait(timeout=30) == 0 and second.wait(timeout=30) == 0
+    tools = [c.split(" 0 ")[0] + " " + c.split()[-1] for c in calls.read_text().splitlines()]
+    assert tools == ["dpkg -a", "apt-get slow", "dpkg -a", "apt-get chrony"]
