@@ -5,6 +5,7 @@ an installer leaves them)."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import tempfile
@@ -23,6 +24,16 @@ BASE_PACKAGES = (
 
 
 def ensure_image(image: Path, log: Log) -> None:
+    """The base image at *image*, built once.  Labs brought up at the same
+    time (two clones' tests on one machine) build it once: the second waits
+    on the lock for the first, then finds it made."""
+    image.parent.mkdir(parents=True, exist_ok=True)
+    with open(image.with_name(image.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _build_image(image, log)
+
+
+def _build_image(image: Path, log: Log) -> None:
     marker = image / ".stackwright-image"
     if marker.exists() and marker.read_text().strip() == BASE_PACKAGES:
         return
@@ -31,7 +42,6 @@ def ensure_image(image: Path, log: Log) -> None:
         return
     tmp = image.with_name(image.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.parent.mkdir(parents=True, exist_ok=True)
     log("building the Debian 12 base image with debootstrap (once; takes a few minutes)")
     run("debootstrap", "--variant=minbase", f"--include={BASE_PACKAGES}", "bookworm", str(tmp))
     (tmp / ".stackwright-image").write_text(BASE_PACKAGES + "\n")

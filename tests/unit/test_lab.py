@@ -77,3 +77,31 @@ def test_a_subnet_another_interface_holds_is_refused():
     tenant = next(n for n in inv.networks if n.role == "tenant")
     assert not any(c.startswith(f"network {tenant.name}:") for c in
                    lab.address_clashes(inv, own, [("eth9", f"{tenant.cidr}")]))
+
+
+def test_labs_brought_up_together_build_the_base_image_once(tmp_path, monkeypatch):
+    """Two clones' tests on one machine: the second `lab up` waits for the
+    first's debootstrap and uses its image (it used to remove the first's
+    half-built tree and fail)."""
+    import threading
+    import time
+
+    from stackwright.lab import image as image_mod
+
+    built: list[str] = []
+
+    def debootstrap(*args: str) -> None:
+        target = Path(args[-1])
+        built.append(target.name)
+        time.sleep(0.3)  # long enough for the other thread to arrive
+        (target / "etc").mkdir(parents=True)
+
+    monkeypatch.setattr(image_mod, "run", debootstrap)
+    base = tmp_path / "images" / "bookworm-base"
+    threads = [threading.Thread(target=image_mod.ensure_image, args=(base, lambda msg: None)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert built == ["bookworm-base.tmp"]
+    assert (base / ".stackwright-image").read_text().strip() == image_mod.BASE_PACKAGES
