@@ -39,14 +39,14 @@ def run(tmp_path: Path):
         calls = (tmp_path / "calls").read_text().splitlines()
         # every job first finishes what a killed dpkg left (a no-op otherwise)
         assert calls[0] == "dpkg 0 --configure -a"
-        return proc.returncode, calls[1:], tmp_path / "job"
+        return proc.returncode, calls[1:], tmp_path / "run" / "stackwright" / "job"
 
     def start(now: str, later: str, apt_failures: int = 0, fresh: bool = True) -> subprocess.Popen[str]:
         calls = tmp_path / "calls"
         if fresh:
             calls.write_text("")
         (tmp_path / "fail").write_text(str(apt_failures))
-        job = tmp_path / "job"
+        job = tmp_path / "run" / "stackwright" / "job"  # its parents made by the script, as in /run
         env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "CALLS": str(calls),
                "FAIL_APT": str(tmp_path / "fail")}
         # own session: the script lowers its session's (autogroup) weight
