@@ -222,15 +222,23 @@ class Lab:
         False when it was off already.  Only this lab's own node process
         (its pid file) is touched."""
         pidfile = self.node_dir(node) / "nspawn.pid"
-        pid = pid_of(pidfile)
-        if pid is None or not alive(pidfile):
+        init = self.init_pid(node)
+        if init is None:
             return False
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        for child in children:  # nspawn's one child is the node's init
-            os.kill(int(child), signal.SIGKILL)
+        os.kill(init, signal.SIGKILL)
         stop(pidfile, timeout=10)  # nspawn itself, once its container is gone
         self._dark(node)
         return True
+
+    def init_pid(self, node: Node) -> int | None:
+        """The node's init as this host sees it (nspawn's one child), or None
+        when the node is off.  Its descendants are the node's processes."""
+        pidfile = self.node_dir(node) / "nspawn.pid"
+        pid = pid_of(pidfile)
+        if pid is None or not alive(pidfile):
+            return None
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return int(children[0]) if children else None
 
     def _dark(self, node: Node) -> None:
         """What a dead server's NICs do: nothing.  The node's network
