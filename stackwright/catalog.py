@@ -307,9 +307,20 @@ SERVICES: tuple[Service, ...] = (
             runs_on=("controller",),
             listeners=(Listener("horizon", 80, health="/auth/login/", public=True, proxied=True),),
             secrets=("horizon_secret_key",)),
+    # heat-api-cfn: the CloudFormation API, which the guests' signals and
+    # wait conditions call (on the public endpoint)
+    Service("heat", "heat", "heat", ("heat-api", "heat-api-cfn", "heat-engine"),
+            packages=Packages(("heat-api", "heat-api-cfn", "heat-engine", *_API_CLIENTS), debconf=(
+                *_no_db_setup("heat-common", "heat", "rabbit", "ksat"),
+                ("heat-common", "heat/configure_with_debconf", "boolean", "false"),
+                ("heat-api", "heat/configure_api-endpoint", "boolean", "false"))),
+            runs_on=("controller",), option="heat",
+            listeners=(Listener("heat_api", 8004, "orchestration", "/v1/%(project_id)s", public=True, proxied=True),
+                       Listener("heat_api_cfn", 8000, "cloudformation", "/v1", public=True, proxied=True)),
+            database="heat", reports=(("orchestration", "heat-engine"),),
+            secrets=("heat_db_password", "heat_keystone_password", "heat_domain_admin_password",
+                     "heat_auth_encryption_key")),
     # Known to the inventory, not deployable yet: asking for them is refused.
-    Service("heat", "heat", "heat", ("heat-api", "heat-api-cfn", "heat-engine"), runs_on=("controller",),
-            option="heat", not_yet="Stackwright has no Heat role yet (the issue on Swift, Heat and telemetry)"),
     Service("swift", "swift", "swift", ("swift-proxy", "swift-account", "swift-container", "swift-object"),
             runs_on=("controller", "storage"), option="swift",
             not_yet="Stackwright has no Swift role yet (the issue on Swift, Heat and telemetry)"),

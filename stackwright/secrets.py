@@ -62,9 +62,10 @@ def _certificate_authority() -> dict[str, str]:
     }
 
 
-# Secrets longer than a password: corosync's authkey is 128 to 4,096 bytes
-# (corosync-keygen(8)); 128 of 62 symbols are 762 bits.
-LENGTHS = {"corosync_authkey": 128}
+# Secrets with a length of their own: corosync's authkey is 128 to 4,096
+# bytes (corosync-keygen(8)); 128 of 62 symbols are 762 bits.  Heat
+# encrypts the credentials it keeps with the first 32 characters of its key.
+LENGTHS = {"corosync_authkey": 128, "heat_auth_encryption_key": 32}
 
 
 def generate(names: tuple[str, ...] = NAMES) -> dict[str, str]:

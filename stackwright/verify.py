@@ -51,6 +51,8 @@ class Options:
     external_network: str = "public"
     timeout: int = 300
     keep: bool = False
+    # the cloud runs Heat: a stack is made and removed too
+    heat: bool = False
     # what the cloud's nodes must report, from the service catalog:
     # (api, name, host) with api "compute" (Nova services) or "network"
     # (Neutron agents); empty: whatever is registered must be up
@@ -68,6 +70,33 @@ def wait_for(what: str, probe: Callable[[], Any], timeout: float, interval: floa
         if time.monotonic() >= deadline:
             raise StepFailed(f"{what}: not within {timeout:.0f}s")
         time.sleep(interval)
+
+
+# verify's Heat stack: a server on the tenant network with a port, its own
+# security group (ping) and a floating IP from the external network
+STACK_TEMPLATE: dict[str, Any] = {
+    "heat_template_version": "2021-04-16",
+    "parameters": {p: {"type": "string"} for p in ("image", "flavor", "network", "external_network")},
+    "resources": {
+        "sg": {"type": "OS::Neutron::SecurityGroup",
+               "properties": {"rules": [{"protocol": "icmp", "direction": "ingress"}]}},
+        "port": {"type": "OS::Neutron::Port",
+                 "properties": {"network": {"get_param": "network"},
+                                "security_groups": [{"get_resource": "sg"}]}},
+        "server": {"type": "OS::Nova::Server",
+                   "properties": {"image": {"get_param": "image"}, "flavor": {"get_param": "flavor"},
+                                  "networks": [{"port": {"get_resource": "port"}}]}},
+        "fip": {"type": "OS::Neutron::FloatingIP",
+                "properties": {"floating_network": {"get_param": "external_network"},
+                               "port_id": {"get_resource": "port"}}},
+    },
+    "outputs": {"address": {"value": {"get_attr": ["fip", "floating_ip_address"]}}},
+}
+
+
+def _stack_failed(stack: Any) -> bool:
+    """A stack whose last action failed (True ends a wait)."""
+    return str(stack.status).endswith("_FAILED")
 
 
 def ping(address: str, timeout: float) -> bool:
@@ -316,6 +345,40 @@ class Verify:
             raise StepFailed(f"guest sees {found.group(1)} with {found.group(2)} sectors, not 1 GiB")
         return f"1 GiB volume {vol.id} attached; the guest sees it as /dev/{found.group(1)} (console log)"
 
+    def stack(self) -> str:
+        """Heat builds a server with a port, a security group and a floating
+        IP from a HOT template; the server answers ping on it."""
+        if not self.opts.heat:
+            raise StepSkipped("the cloud runs no Heat (cloud.services.heat)")
+        name = f"stackwright-verify-{uuid.uuid4().hex[:8]}"
+        made = self.conn.orchestration.create_stack(
+            name=name, template=STACK_TEMPLATE, timeout_mins=max(1, self.opts.timeout // 60),
+            parameters={"image": self.opts.image, "flavor": self.opts.flavor, "network": self.opts.network,
+                        "external_network": self.opts.external_network})
+
+        def remove_stack() -> None:
+            self.conn.orchestration.delete_stack(made)
+            wait_for("the stack deleted", lambda: (st := self.conn.orchestration.find_stack(made.id)) is None
+                     or st.status == "DELETE_COMPLETE" or _stack_failed(st), self.opts.timeout)
+            left = self.conn.orchestration.find_stack(made.id)
+            if left is not None and left.status != "DELETE_COMPLETE":
+                raise StepFailed(f"stack {name} is {left.status}: {left.status_reason}")
+
+        self._cleanup.append(("stack", remove_stack))
+        done = wait_for("the stack CREATE_COMPLETE",
+                        lambda: _stack_failed(st := self.conn.orchestration.get_stack(made.id)) or
+                        (st if st.status == "CREATE_COMPLETE" else None), self.opts.timeout)
+        if done is True or done.status != "CREATE_COMPLETE":
+            st = self.conn.orchestration.get_stack(made.id)
+            raise StepFailed(f"stack {name} is {st.status}: {st.status_reason}")
+        outputs = {o["output_key"]: o["output_value"] for o in done.outputs or []}
+        address = outputs.get("address")
+        if not address:
+            raise StepFailed(f"stack {name} has no address output: {outputs}")
+        if not ping(address, self.opts.timeout):
+            raise StepFailed(f"the stack's server does not answer ping on {address}")
+        return f"stack {name} CREATE_COMPLETE: its server answers ping on {address}"
+
     def _delete_volume(self, vol: Any) -> None:
         attachments = self.conn.compute.volume_attachments(self._server) if self._server else []
         for att in [a for a in attachments if a.volume_id == vol.id]:
@@ -345,6 +408,7 @@ class Verify:
         self.step("floating IP answers ping", self.floating_ip)
         self.step("SSH into the guest", self.ssh)
         self.step("volume attached", self.volume)
+        self.step("orchestration stack", self.stack)
         for name, fn in self.more():
             self.step(name, fn)
         self.step("clean up", self.cleanup)

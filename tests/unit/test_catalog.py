@@ -37,9 +37,6 @@ NOT_YET = [
     ("swift", "  services:\n", "  services:\n    swift: true\n",
      "inv.yml:{line}: error: cloud.services.swift: swift is not deployable yet: Stackwright has no Swift role yet "
      "(the issue on Swift, Heat and telemetry)\n    fix: remove `swift: true` (or set it to false)"),
-    ("heat", "  services:\n", "  services:\n    heat: true\n",
-     "inv.yml:{line}: error: cloud.services.heat: heat is not deployable yet: Stackwright has no Heat role yet "
-     "(the issue on Swift, Heat and telemetry)\n    fix: remove `heat: true` (or set it to false)"),
     ("ceilometer", "  services:\n", "  services:\n    ceilometer: true\n",
      "inv.yml:{line}: error: cloud.services.ceilometer: ceilometer is not deployable yet: Stackwright has no "
      "telemetry roles yet (the issue on Swift, Heat and telemetry)\n    fix: remove `ceilometer: true` (or set it "
@@ -105,7 +102,8 @@ def test_a_cloud_without_storage_renders_no_cinder_anywhere():
     assert hosts["ceph_mon"] == {"hosts": {}}
     groups = catalog.service_groups(inv)
     assert {g for g, members in groups.items() if not members} == {"cinder", "cinder_volume", "ceph_mon", "ceph_osd",
-                                                                      "haproxy", "pacemaker"}  # no VIP
+                                                                      "haproxy", "pacemaker",  # no VIP
+                                                                      "heat"}  # not asked for
     packages = catalog.packages(inv)
     installs = {name for g, members in groups.items() if members for name in packages[g]["names"]}
     assert installs and not {name for name in installs if name.startswith("cinder")}

@@ -102,3 +102,70 @@ def test_dhcp_that_never_answers_says_what_neutron_sees():
 def test_dhcp_address_of_the_port_passes():
     step = _dhcp_step("STACKWRIGHT-DHCP 192.168.100.7/24\n", [("ctl1", True)])
     assert (step.result, step.detail) == ("passed", "guest configured 192.168.100.7/24 by DHCP (its port's address)")
+
+
+class Orchestration:
+    """Heat as the SDK shows it: a stack that goes through *states* (the
+    last one stays), then is deleted."""
+
+    def __init__(self, states: list[tuple[str, str]], address: str | None = "10.45.0.150"):
+        self.states, self.address, self.created, self.deleted = list(states), address, None, False
+
+    def create_stack(self, **attrs):
+        self.created = attrs
+        return NS(id="s1", name=attrs["name"])
+
+    def get_stack(self, sid):
+        status, reason = self.states.pop(0) if len(self.states) > 1 else self.states[0]
+        outputs = [{"output_key": "address", "output_value": self.address}] if self.address else []
+        return NS(id=sid, status=status, status_reason=reason, outputs=outputs)
+
+    def delete_stack(self, stack):
+        self.deleted = True
+
+    def find_stack(self, sid):
+        return NS(id=sid, status="DELETE_COMPLETE", status_reason="") if self.deleted else self.get_stack(sid)
+
+
+def _stack_step(orchestration: Orchestration, heat: bool = True, answers: bool = True, monkeypatch=None):
+    from stackwright import verify as verify_mod
+
+    monkeypatch.setattr(verify_mod, "ping", lambda address, timeout: answers)
+    monkeypatch.setattr(verify_mod.time, "sleep", lambda s: None)
+    v = Verify(NS(orchestration=orchestration), Options(timeout=60, heat=heat), Console(quiet=True))
+    v.step("orchestration stack", v.stack)
+    v.step("clean up", v.cleanup)
+    return v.steps
+
+
+def test_the_stack_is_built_answers_and_is_removed(monkeypatch):
+    heat = Orchestration([("CREATE_IN_PROGRESS", ""), ("CREATE_COMPLETE", "done")])
+    steps = _stack_step(heat, monkeypatch=monkeypatch)
+    assert steps[0].result == "passed", steps[0].detail
+    assert steps[0].detail.endswith("CREATE_COMPLETE: its server answers ping on 10.45.0.150")
+    assert heat.created["parameters"] == {"image": "stackwright-testguest", "flavor": "m1.nano",
+                                          "network": "demo-net", "external_network": "public"}
+    resources = heat.created["template"]["resources"]
+    assert {r["type"] for r in resources.values()} == {"OS::Neutron::SecurityGroup", "OS::Neutron::Port",
+                                                       "OS::Nova::Server", "OS::Neutron::FloatingIP"}
+    assert (steps[1].result, steps[1].detail, heat.deleted) == ("passed", "removed stack", True)
+
+
+def test_a_failed_stack_fails_with_heats_reason_and_is_removed(monkeypatch):
+    heat = Orchestration([("CREATE_IN_PROGRESS", ""), ("CREATE_FAILED", "Resource CREATE failed: No valid host")])
+    steps = _stack_step(heat, monkeypatch=monkeypatch)
+    assert (steps[0].result, steps[0].detail.split(": ", 1)[1]) == \
+        ("failed", "Resource CREATE failed: No valid host")
+    assert heat.deleted
+
+
+def test_a_stack_server_that_does_not_answer_fails(monkeypatch):
+    steps = _stack_step(Orchestration([("CREATE_COMPLETE", "")]), answers=False, monkeypatch=monkeypatch)
+    assert (steps[0].result, steps[0].detail) == ("failed", "the stack's server does not answer ping on 10.45.0.150")
+
+
+def test_no_heat_no_stack(monkeypatch):
+    heat = Orchestration([("CREATE_COMPLETE", "")])
+    steps = _stack_step(heat, heat=False, monkeypatch=monkeypatch)
+    assert (steps[0].result, steps[0].detail) == ("skipped", "the cloud runs no Heat (cloud.services.heat)")
+    assert heat.created is None
