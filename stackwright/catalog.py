@@ -317,7 +317,7 @@ SERVICES: tuple[Service, ...] = (
             runs_on=("controller",), option="heat",
             listeners=(Listener("heat_api", 8004, "orchestration", "/v1/%(project_id)s", public=True, proxied=True),
                        Listener("heat_api_cfn", 8000, "cloudformation", "/v1", public=True, proxied=True)),
-            database="heat", reports=(("orchestration", "heat-engine"),),
+            database="heat",
             secrets=("heat_db_password", "heat_keystone_password", "heat_domain_admin_password",
                      "heat_auth_encryption_key")),
     # Known to the inventory, not deployable yet: asking for them is refused.

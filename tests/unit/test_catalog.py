@@ -198,3 +198,10 @@ def test_haproxy_fronts_every_api_and_the_database_only_with_vips():
     assert fronts["mariadb"]["check_port"] == 9200 and not fronts["mariadb"]["public"]
     assert fronts["keystone"]["public"] and fronts["nova_metadata"]["public"] is False
     assert [b["address"] for b in fronts["keystone"]["backends"]] == ["10.62.0.11", "10.62.0.12", "10.62.0.13"]
+
+
+def test_reports_name_only_what_verify_and_check_read():
+    """verify's "services up" and check read Nova's services and Neutron's
+    agents: a report from any other API would never be seen, and fail them
+    (a heat-engine report did, on the lab)."""
+    assert {api for s in catalog.SERVICES for api, _name in s.reports} <= {"compute", "network"}
