@@ -1,7 +1,8 @@
 """End to end on the built-in lab: lab up, deploy the aio inventory, use
 the cloud from this host (Keystone, catalog, an image round trip), run
 `stackwright verify` (a server boots, gets DHCP and metadata, answers ping
-on a floating IP, gets a Ceph RBD volume attached), log into Horizon with
+on a floating IP, gets a Ceph RBD volume attached; Heat builds a stack
+whose server answers on its floating IP), log into Horizon with
 headless Chromium (screenshot kept), deploy again (no change), lab down.
 
 Uses its own copy of the aio inventory (cloud `e2e`, other subnets) so a
@@ -247,7 +248,7 @@ def test_lab_deploy_verify_and_idempotence(lab_inventory: Path):
     assert steps == {
         "services up": "passed", "boot a server": "passed", "DHCP address": "passed", "metadata service": "passed",
         "floating IP answers ping": "passed", "SSH into the guest": "passed", "volume attached": "passed",
-        "clean up": "passed",
+        "orchestration stack": "passed", "clean up": "passed",
     }, verify.stdout
     assert "inside, the guest writes and reads it back as /dev/vdb" in verify.stdout
     keypairs = openstack(clouds, "keypair", "list", "-f", "value", "-c", "Name")
