@@ -3,6 +3,7 @@ a timeout fails the test with the command's output."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -33,6 +34,12 @@ def sw(*args: str, env: dict[str, str] | None = None, check: bool = True,
     if check and proc.returncode != 0:
         pytest.fail(f"stackwright {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def last_deploy(inventory: Path) -> dict[str, Any]:
+    """The summary the last complete deploy of *inventory*'s cloud left (its
+    copies are named after their cloud)."""
+    return json.loads((inventory.parent / ".stackwright" / inventory.stem / "last-deploy.json").read_text())
 
 
 def lab_copy(source: Path, old_name: str, new_name: str, folder: Path, subnets: dict[str, str],

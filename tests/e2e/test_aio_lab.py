@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from stackwright_cli import lab_copy, network_report, on_every_address, secret_values, secrets_leaked, sw
+from stackwright_cli import lab_copy, last_deploy, network_report, on_every_address, secret_values, secrets_leaked, sw
 
 from stackwright import catalog
 from stackwright.fastpath import phase_order
@@ -130,10 +130,6 @@ def open_ports_from(lab: Lab, network: str, targets: list[str]) -> dict[str, set
     finally:
         subprocess.run(["ip", "link", "del", outside], capture_output=True, check=False)
         subprocess.run(["ip", "netns", "del", ns], check=True)
-
-
-def last_deploy(inventory: Path) -> dict[str, Any]:
-    return json.loads((inventory.parent / ".stackwright" / "e2e" / "last-deploy.json").read_text())
 
 
 def playbook(inventory: Path, lab: Lab, *args: str) -> subprocess.CompletedProcess[str]:

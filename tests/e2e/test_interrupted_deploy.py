@@ -21,7 +21,6 @@ server answers on a floating IP, SSH into it, a volume) and `deploy
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import signal
@@ -32,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from stackwright_cli import lab_copy, network_report, sw
+from stackwright_cli import lab_copy, last_deploy, network_report, sw
 
 from stackwright.lab import Lab
 from stackwright.loader import load
@@ -192,7 +191,7 @@ def test_deploy_killed_at_five_points_converges(lab_inventory: Path):
     start = time.monotonic()
     full = sw("deploy", "--full", str(lab_inventory), timeout=2400)
     timings["deploy --full"] = time.monotonic() - start
-    summary = json.loads((lab_inventory.parent / ".stackwright" / "e2eint" / "last-deploy.json").read_text())
+    summary = last_deploy(lab_inventory)
     assert summary["changed_by_host"] == {"aio1": 0} and summary["skipped_phases"] == [], \
         (summary, full.stdout[-4000:])
     print("\n" + "\n".join(f"{what:34} {secs:7.0f} s" for what, secs in timings.items()))
