@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from .model import Inventory, Node, NodeRole
+from .model import Inventory, Node, NodeRole, Services
 from .problems import Problem
 
 NODE_ROLES: tuple[NodeRole, ...] = ("controller", "network", "compute", "storage")
@@ -52,7 +52,8 @@ class Listener:
 class Packages:
     """The Debian packages a service's nodes install, as data: *names*
     always, *with_ceph* or *without_ceph* as the cloud runs Ceph or not
-    (Ceph's client libraries, or LVM's iSCSI target), and the *debconf*
+    (Ceph's client libraries, or LVM's iSCSI target), *with_options* when
+    the cloud runs an optional service (its dashboard panels), and the *debconf*
     answers their first install needs, as (package, question, type, value):
     Stackwright configures the services, not the packages' own scripts.
     The packages phase installs them for every node at once; a role's own
@@ -62,9 +63,13 @@ class Packages:
     with_ceph: tuple[str, ...] = ()
     without_ceph: tuple[str, ...] = ()
     debconf: tuple[tuple[str, str, str, str], ...] = ()
+    # (cloud.services option, packages): added when the cloud runs that
+    # service (a dashboard plugin for it)
+    with_options: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
-    def for_cloud(self, ceph: bool) -> dict[str, list[object]]:
-        return {"names": [*self.names, *(self.with_ceph if ceph else self.without_ceph)],
+    def for_cloud(self, services: Services) -> dict[str, list[object]]:
+        extra = [name for option, names in self.with_options if getattr(services, option) for name in names]
+        return {"names": [*self.names, *(self.with_ceph if services.ceph else self.without_ceph), *extra],
                 "debconf": [{"name": p, "question": q, "vtype": t, "value": v} for p, q, t, v in self.debconf]}
 
 
@@ -184,6 +189,15 @@ def _no_storage_node(inv: Inventory) -> str | None:
             "the cloud has no block storage (no volume endpoint, no volume panels in Horizon)")
 
 
+def _no_backup_store(inv: Inventory) -> str | None:
+    if not inv.nodes_with_role("storage"):
+        return _no_storage_node(inv)
+    if inv.cloud.services.ceph:
+        return None
+    return ("cinder-backup keeps its backups in Ceph, which this cloud does not run (Swift, its other store, "
+            "is not deployable yet)")
+
+
 # -- the catalog, in deploy order (site.yml's plays) ------------------------
 
 # what an API service needs to reach MariaDB and memcached
@@ -300,10 +314,18 @@ SERVICES: tuple[Service, ...] = (
     Service("cinder_volume", "cinder", "cinder", ("cinder-volume",),
             packages=Packages(("cinder-volume",), with_ceph=_RBD, without_ceph=("tgt",), debconf=_CINDER_DEBCONF),
             runs_on=("storage",), database="cinder", needs=_no_storage_node),
+    # cinder-backup beside cinder-volume: reading a volume it uses the volume
+    # service's own Ceph key on that node
+    Service("cinder_backup", "cinder", "cinder", ("cinder-backup",),
+            packages=Packages(("cinder-backup",), with_ceph=_RBD, debconf=_CINDER_DEBCONF),
+            runs_on=("storage",), database="cinder", option="cinder_backup", needs=_no_backup_store),
     Service("horizon", "horizon", "horizon", ("apache2",),
+            # Heat's panels (stacks, resource types, template versions and
+            # generator) when the cloud runs Heat
             packages=Packages(("openstack-dashboard-apache", "python3-pymemcache"), debconf=(
                 ("openstack-dashboard-apache", "horizon/activate_vhost", "boolean", "true"),
-                ("openstack-dashboard-apache", "horizon/use_ssl", "boolean", "false"))),
+                ("openstack-dashboard-apache", "horizon/use_ssl", "boolean", "false")),
+                with_options=(("heat", ("python3-heat-dashboard",)),)),
             runs_on=("controller",),
             listeners=(Listener("horizon", 80, health="/auth/login/", public=True, proxied=True),),
             secrets=("horizon_secret_key",)),
@@ -355,7 +377,7 @@ def service_groups(inv: Inventory) -> dict[str, list[str]]:
 def packages(inv: Inventory) -> dict[str, dict[str, list[object]]]:
     """group -> the packages its nodes install and their debconf answers, for
     this cloud (rendered as stackwright_packages)."""
-    return {s.group: s.packages.for_cloud(inv.cloud.services.ceph) for s in deployable()}
+    return {s.group: s.packages.for_cloud(inv.cloud.services) for s in deployable()}
 
 
 def units() -> dict[str, list[str]]:
@@ -479,6 +501,9 @@ def problems(inv: Inventory) -> Iterator[Problem]:
         if s.option and getattr(inv.cloud.services, s.option) and not s.deployable:
             yield Problem(("cloud", "services", s.option), f"{s.option} is not deployable yet: {s.not_yet}",
                           f"remove `{s.option}: true` (or set it to false)", not_yet=True)
+        elif s.option and getattr(inv.cloud.services, s.option) and s.needs and (reason := s.needs(inv)):
+            yield Problem(("cloud", "services", s.option), f"{s.option} cannot be deployed here: {reason}",
+                          f"give the cloud what it lacks, or remove `{s.option}: true`")
     controllers = inv.nodes_with_role("controller")
     yield from _several_controllers(inv, len(controllers))
     for name in ("internal_vip", "public_vip"):

@@ -158,6 +158,8 @@ class Services(_Strict):
     heat: bool = False
     ceilometer: bool = False
     ceph: bool = False
+    # cinder-backup on the storage nodes, its backups in Ceph's backups pool
+    cinder_backup: bool = False
 
 
 class Cloud(_Strict):

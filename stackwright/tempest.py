@@ -152,13 +152,15 @@ def conf_values(conn: Any, cloud: dict[str, Any], image: str, flavor: str, flavo
     img = conn.image.get_image(img.id)
     public = conn.network.find_network(external)
     computes = [s for s in conn.compute.services() if s.binary == "nova-compute" and s.state == "up"]
+    volumes = conn.has_service("block-storage") or conn.has_service("volumev3")
     return {
         "cloud": cloud["auth"]["project_name"], "admin_password": cloud["auth"]["password"],
         "auth_url": cloud["auth"]["auth_url"], "region": cloud["region_name"],
         "image_id": img.id, "flavor_id": fl.id, "flavor_alt_id": fl_alt.id,
         "public_network_id": public.id if public else "", "public_network_name": external if public else "",
         "compute_nodes": len(computes), "timeout": timeout,
-        "volumes": conn.has_service("block-storage") or conn.has_service("volumev3"),
+        "volumes": volumes,
+        "backups": volumes and any(s.state == "up" for s in conn.block_storage.services(binary="cinder-backup")),
         "network_extensions": sorted(ext.alias for ext in conn.network.extensions()),
         "dashboard_url": dashboard_url(cloud["auth"]["auth_url"]),
         **image_file(conn, img, work / "tempest-image.img"),

@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,12 @@ class Step:
     detail: str
 
 
+# a cinder-backup the scheduler has not heard from yet (its first report
+# comes a minute or two after it starts)
+NO_BACKUP_SERVICE = "Service not found for creating backup"
+BACKUP_SERVICE_REPORT = 240  # s: how long a backup may wait for it
+
+
 @dataclass
 class Options:
     image: str = "stackwright-testguest"
@@ -53,6 +60,8 @@ class Options:
     keep: bool = False
     # the cloud runs Heat: a stack is made and removed too
     heat: bool = False
+    # the cloud runs cinder-backup: the volume is backed up and restored
+    backup: bool = False
     # what the cloud's nodes must report, from the service catalog:
     # (api, name, host) with api "compute" (Nova services) or "network"
     # (Neutron agents); empty: whatever is registered must be up
@@ -122,6 +131,7 @@ class Verify:
     _console_log: str = ""
     _keys: Ssh | None = None  # the key pair the server was booted with
     _ssh: Ssh | None = None  # the same, once it let us in
+    _volume: Any = None  # the attached volume, once the guest wrote it
 
     def step(self, name: str, fn: Callable[[], str]) -> bool:
         started = time.monotonic()
@@ -337,6 +347,7 @@ class Verify:
                                     f" && dd if=/dev/{disk} bs=19 count=1 2>/dev/null")
             if echo.stdout.strip() != "stackwright-volume":
                 raise StepFailed(f"inside, /dev/{disk} did not read back what was written ({echo.stderr.strip()})")
+            self._volume = vol
             return f"1 GiB volume {vol.id} attached; inside, the guest writes and reads it back as /dev/{disk}"
         # the guest reports disks that appear after boot: the volume, 1 GiB
         found = wait_for("the volume as a disk in the guest's console log",
@@ -344,6 +355,74 @@ class Verify:
         if int(found.group(2)) != 2 * 1024 * 1024:
             raise StepFailed(f"guest sees {found.group(1)} with {found.group(2)} sectors, not 1 GiB")
         return f"1 GiB volume {vol.id} attached; the guest sees it as /dev/{found.group(1)} (console log)"
+
+    def backup(self) -> str:
+        """cinder-backup copies the attached volume (what the guest wrote on
+        it) and restores the copy to a new volume; attached to the server,
+        the new disk holds what the guest wrote."""
+        if not self.opts.backup:
+            raise StepSkipped("the cloud runs no cinder-backup (cloud.services.cinder_backup)")
+        if self._volume is None or self._ssh is None:
+            raise StepSkipped("no volume the guest wrote to")
+        vol, storage = self._volume, self.conn.block_storage
+        started = time.monotonic()
+        made = self._backup_of(vol)
+        took = time.monotonic() - started
+        restored = storage.restore_backup(made, name=f"{vol.name}-restored")
+        copy = storage.get_volume(restored.volume_id)
+        self._cleanup.append(("restored volume", lambda: self._delete_volume(copy)))
+        storage.wait_for_status(copy, "available", failures=["error", "error_restoring"], wait=self.opts.timeout)
+        storage.wait_for_status(made, "available", failures=["error"], wait=self.opts.timeout)
+        address, ssh = self._address, self._ssh
+        disks = set(self._guest_disks())
+        self.conn.compute.create_volume_attachment(self._server, volume_id=copy.id)
+        storage.wait_for_status(copy, "in-use", failures=["error", "error_attaching"], wait=self.opts.timeout)
+        # the guest names a new disk itself (Nova's device name is a hint)
+        disk = wait_for("the restored volume as a new disk inside the guest",
+                        lambda: next(iter(set(self._guest_disks()) - disks), None), self.opts.timeout, interval=3)
+        read = ssh.run(address, f"dd if=/dev/{disk} bs=19 count=1 2>/dev/null")
+        seen = read.stdout.strip() or read.stderr.strip()
+        if seen != "stackwright-volume":
+            raise StepFailed(f"inside, the restored volume /dev/{disk} holds {seen!r}, not what the guest wrote")
+        return (f"backup {made.id} of the volume in {took:.0f}s, restored to volume {copy.id}: "
+                f"attached as /dev/{disk}, it holds what the guest wrote")
+
+    def _backup_of(self, vol: Any) -> Any:
+        """A backup of *vol*, available.  The scheduler places a backup only
+        on a cinder-backup that has reported its state to it, which a newly
+        started one does within about two minutes (measured on the lab: 2
+        min); until then the backup ends in error with "Service not found
+        for creating backup", and another is asked for."""
+        storage = self.conn.block_storage
+        deadline = time.monotonic() + max(self.opts.timeout, BACKUP_SERVICE_REPORT)
+        def ended(backup_id: str) -> Any:
+            b = storage.get_backup(backup_id)
+            return b if b.status in ("available", "error") else None
+
+        while True:
+            # force: the volume is in use (Cinder copies a snapshot of it)
+            asked = storage.create_backup(volume_id=vol.id, name=f"{vol.name}-backup", force=True)
+            self._cleanup.append(("volume backup", partial(self._delete_backup, asked)))
+            made = wait_for("the backup", partial(ended, asked.id), self.opts.timeout, interval=3)
+            if made.status == "available":
+                return made
+            if NO_BACKUP_SERVICE not in (made.fail_reason or "") or time.monotonic() > deadline:
+                raise StepFailed(f"backup {made.id} ended in error: {made.fail_reason}")
+            time.sleep(10)
+
+    def _guest_disks(self) -> list[str]:
+        """The guest's disks besides its root disk, as it names them."""
+        if self._ssh is None:
+            raise StepSkipped("no SSH into the guest")
+        listing = self._ssh.run(self._address, "for d in /sys/block/vd*; do [ ${d##*/} = vda ] || echo ${d##*/}; done")
+        if listing.returncode != 0:
+            raise StepFailed(f"inside, listing the disks failed: {listing.stderr.strip()}")
+        return listing.stdout.split()
+
+    def _delete_backup(self, made: Any) -> None:
+        self.conn.block_storage.delete_backup(made)
+        wait_for("the backup deleted", lambda: self.conn.block_storage.find_backup(made.id) is None,
+                 self.opts.timeout)
 
     def stack(self) -> str:
         """Heat builds a server with a port, a security group and a floating
@@ -408,6 +487,7 @@ class Verify:
         self.step("floating IP answers ping", self.floating_ip)
         self.step("SSH into the guest", self.ssh)
         self.step("volume attached", self.volume)
+        self.step("volume backup and restore", self.backup)
         self.step("orchestration stack", self.stack)
         for name, fn in self.more():
             self.step(name, fn)

@@ -57,7 +57,8 @@ def verify(app: App, inventory: Path, vault_password_file: Path | None, image: s
         return
     opts = Options(image=image, flavor=flavor, network=network, external_network=external_network,
                    timeout=timeout, keep=keep, expected=tuple(catalog.reports(inv)),
-                   heat=bool(catalog.service("heat").hosts(inv)))
+                   heat=bool(catalog.service("heat").hosts(inv)),
+                   backup=bool(catalog.service("cinder_backup").hosts(inv)))
     app.console.print(f"verifying cloud {inv.cloud.name!r} through {cloud['auth']['auth_url']}")
     steps = (Lifecycle if lifecycle else Verify)(conn, opts, app.console).run()
     app.console.print(table(steps))

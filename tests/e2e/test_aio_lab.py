@@ -1,9 +1,10 @@
 """End to end on the built-in lab: lab up, deploy the aio inventory, use
 the cloud from this host (Keystone, catalog, an image round trip), run
 `stackwright verify` (a server boots, gets DHCP and metadata, answers ping
-on a floating IP, gets a Ceph RBD volume attached; Heat builds a stack
-whose server answers on its floating IP), log into Horizon with
-headless Chromium (screenshot kept), deploy again (no change), lab down.
+on a floating IP, gets a Ceph RBD volume attached, backed up and restored;
+Heat builds a stack whose server answers on its floating IP), log into
+Horizon with headless Chromium (screenshot kept), deploy again (no
+change), lab down.
 
 Uses its own copy of the aio inventory (cloud `e2e`, other subnets) so a
 demo lab of the real aio inventory is left alone.  Timings are printed, not
@@ -42,9 +43,11 @@ PHASES = phase_order(INVENTORY.parents[1] / "playbooks" / "site.yml")
 ARTIFACTS = Path(os.environ.get("STACKWRIGHT_TEST_ARTIFACTS", "test-artifacts")).resolve()
 
 
-def horizon_login(url: str, user: str, password: str, screenshot: Path) -> Path:
+def horizon_login(url: str, user: str, password: str, screenshot: Path, pages: dict[str, str] | None = None) -> Path:
     """Log into Horizon with headless Chromium (Debian's chromium and
-    chromium-driver); wait for the project overview; keep a screenshot."""
+    chromium-driver); wait for the project overview; keep a screenshot.
+    Then open each of *pages* (path: a word its page header must hold),
+    keeping a screenshot of each beside the first."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
@@ -73,6 +76,12 @@ def horizon_login(url: str, user: str, password: str, screenshot: Path) -> Path:
             driver.save_screenshot(str(screenshot))
         assert "Overview" in driver.find_element(By.CSS_SELECTOR, ".page-header").text
         assert user in driver.page_source
+        for path, header in (pages or {}).items():
+            driver.get(url + path)
+            try:
+                wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, ".page-header"), header))
+            finally:
+                driver.save_screenshot(str(screenshot.with_name(f"horizon-{path.strip('/').replace('/', '-')}.png")))
     finally:
         driver.quit()
     return screenshot
@@ -244,9 +253,13 @@ def test_lab_deploy_verify_and_idempotence(lab_inventory: Path):
     assert steps == {
         "services up": "passed", "boot a server": "passed", "DHCP address": "passed", "metadata service": "passed",
         "floating IP answers ping": "passed", "SSH into the guest": "passed", "volume attached": "passed",
-        "orchestration stack": "passed", "clean up": "passed",
+        "volume backup and restore": "passed", "orchestration stack": "passed", "clean up": "passed",
     }, verify.stdout
     assert "inside, the guest writes and reads it back as /dev/vdb" in verify.stdout
+    assert "attached as /dev/vdc, it holds what the guest wrote" in verify.stdout
+    backups = openstack(clouds, "volume", "backup", "list", "--all-projects", "-f", "value", "-c", "ID")
+    assert backups.returncode == 0 and backups.stdout.strip() == "", "verify left backups behind"
+    assert lab_run(lab, node, "rbd", "-p", "backups", "ls").strip() == "", "a deleted backup left its RBD image"
     keypairs = openstack(clouds, "keypair", "list", "-f", "value", "-c", "Name")
     assert keypairs.returncode == 0 and keypairs.stdout.strip() == "", "verify left its key pair behind"
     volumes = openstack(clouds, "volume", "list", "--all-projects", "-f", "value", "-c", "ID")
@@ -295,8 +308,10 @@ def test_lab_deploy_verify_and_idempotence(lab_inventory: Path):
 
     # Horizon in a real browser: log in, land on the overview page
     start = time.monotonic()
+    # Heat's panels (heat-dashboard) and the volume backups panel answer
     shot = horizon_login("http://10.63.0.11/", "admin", cloud_secrets["keystone_admin_password"],
-                         ARTIFACTS / "horizon-overview.png")
+                         ARTIFACTS / "horizon-overview.png",
+                         pages={"project/stacks/": "Stacks", "project/backups/": "Backups"})
     timings["horizon login"] = time.monotonic() - start
     assert shot.stat().st_size > 10000
     # RabbitMQ: the guest user is gone, the OpenStack user exists

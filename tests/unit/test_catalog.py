@@ -41,6 +41,10 @@ NOT_YET = [
      "inv.yml:{line}: error: cloud.services.ceilometer: ceilometer is not deployable yet: Stackwright has no "
      "telemetry roles yet (the issue on Swift, Heat and telemetry)\n    fix: remove `ceilometer: true` (or set it "
      "to false)"),
+    ("cinder-backup without Ceph", "    ceph: true\n", "    ceph: false\n",
+     "inv.yml:{line}: error: cloud.services.cinder_backup: cinder_backup cannot be deployed here: cinder-backup "
+     "keeps its backups in Ceph, which this cloud does not run (Swift, its other store, is not deployable yet)\n"
+     "    fix: give the cloud what it lacks, or remove `cinder_backup: true`"),
     ("tls", "  release: zed\n", "  release: zed\n  tls: true\n  public_fqdn: cloud.example.org\n",
      "inv.yml:{line}: error: cloud.tls: TLS is not deployable yet (HAProxy terminates it; the issue on high "
      "availability)\n    fix: remove `tls: true`"),
@@ -103,7 +107,7 @@ def test_a_cloud_without_storage_renders_no_cinder_anywhere():
     groups = catalog.service_groups(inv)
     assert {g for g, members in groups.items() if not members} == {"cinder", "cinder_volume", "ceph_mon", "ceph_osd",
                                                                       "haproxy", "pacemaker",  # no VIP
-                                                                      "heat"}  # not asked for
+                                                                      "heat", "cinder_backup"}  # not asked for
     packages = catalog.packages(inv)
     installs = {name for g, members in groups.items() if members for name in packages[g]["names"]}
     assert installs and not {name for name in installs if name.startswith("cinder")}
@@ -115,6 +119,23 @@ def test_storage_nodes_give_cinder_back():
     groups = catalog.service_groups(inv)
     assert groups["cinder"] == ["ctl1"] and groups["cinder_volume"] == ["sto1"]
     assert catalog.left_out(inv) == {}
+
+
+def test_heats_dashboard_panels_come_with_heat(tmp_path):
+    with_heat = catalog.packages(load(INVENTORIES / "aio.yml"))["horizon"]["names"]
+    assert "python3-heat-dashboard" in with_heat
+    path = tmp_path / "noheat.yml"
+    path.write_text(AIO.replace("    heat: true\n", "    heat: false\n"))
+    without = catalog.packages(load(path))["horizon"]["names"]
+    assert without == [n for n in with_heat if n != "python3-heat-dashboard"]
+
+
+def test_cinder_backup_runs_beside_cinder_volume_only_when_asked():
+    inv = load(INVENTORIES / "aio.yml")
+    groups = catalog.service_groups(inv)
+    assert groups["cinder_backup"] == groups["cinder_volume"] == ["aio1"]
+    assert "cinder-backup" in catalog.packages(inv)["cinder_backup"]["names"]
+    assert not catalog.service_groups(load(INVENTORIES / "multinode.yml"))["cinder_backup"]
 
 
 # -- nothing else writes what the catalog owns --------------------------------

@@ -255,6 +255,8 @@ MORE = [
      ["10.11.0.5 is outside the management network 'mgmt' (10.10.0.0/24)"]),
     ("swift without storage nodes", "  name: test\n", "  name: test\n  services: {swift: true}\n",
      ["swift needs nodes with the storage role"]),
+    ("cinder-backup without storage nodes", "  name: test\n", "  name: test\n  services: {cinder_backup: true}\n",
+     ["cloud.services.cinder_backup: cinder_backup cannot be deployed here: no node has the storage role"]),
     ("wrong type", "    roles: [compute]\n", "    roles: compute\n", ["value should be a valid list"]),
     ("fence agent not supported", "    roles: [compute]\n",
      "    roles: [compute]\n    fence: {agent: redfish, address: 10.99.0.5, username: admin}\n",

@@ -169,3 +169,91 @@ def test_no_heat_no_stack(monkeypatch):
     steps = _stack_step(heat, heat=False, monkeypatch=monkeypatch)
     assert (steps[0].result, steps[0].detail) == ("skipped", "the cloud runs no Heat (cloud.services.heat)")
     assert heat.created is None
+
+
+class Backups:
+    """Cinder and Nova as the backup step sees them: each backup asked for
+    ends as the next of *ends* ((status, fail reason); the last repeats),
+    a backup is restored to volume v2, which the guest sees as vdc holding
+    *restored*; what is made is removed again."""
+
+    def __init__(self, ends=(("available", None),), restored: str = "stackwright-volume"):
+        self.ends, self.restored, self.attached, self.removed, self.asked = list(ends), restored, [], [], []
+        self.block_storage = NS(create_backup=self._create, get_backup=self._get, wait_for_status=self._wait,
+                                restore_backup=lambda b, name: NS(id=b.id, volume_id="v2"),
+                                get_volume=lambda vid: NS(id=vid, name="vol-restored"),
+                                delete_backup=lambda b: self.removed.append(b.id),
+                                find_backup=lambda bid: None,
+                                delete_volume=lambda v: self.removed.append(v.id))
+        self.compute = NS(create_volume_attachment=lambda s, volume_id: self.attached.append(volume_id),
+                          volume_attachments=lambda s: [NS(volume_id=v) for v in self.attached],
+                          delete_volume_attachment=lambda a, s: self.attached.remove(a.volume_id))
+
+    def _create(self, **attrs):
+        self.asked.append(attrs)
+        return NS(id=f"b{len(self.asked)}")
+
+    def _get(self, bid):
+        status, reason = self.ends[min(int(bid[1:]), len(self.ends)) - 1]
+        return NS(id=bid, status=status, fail_reason=reason)
+
+    def _wait(self, res, status, failures=(), wait=0):
+        return res
+
+    def run(self, address, script):
+        if "/sys/block" in script:
+            return NS(returncode=0, stdout="vdb vdc" if "v2" in self.attached else "vdb", stderr="")
+        assert script.startswith("dd if=/dev/vdc ")
+        return NS(returncode=0, stdout=self.restored + "\n", stderr="")
+
+
+def _backup_step(cloud: Backups, backup: bool = True, monkeypatch=None):
+    monkeypatch.setattr("stackwright.verify.time.sleep", lambda s: None)
+    v = Verify(cloud, Options(timeout=5, backup=backup), Console(quiet=True))
+    v._server, v._address, v._ssh, v._volume = NS(id="s"), "10.45.0.150", cloud, NS(id="v1", name="vol")
+    v.step("volume backup and restore", v.backup)
+    v.step("clean up", v.cleanup)
+    return v.steps
+
+
+def test_the_restored_volume_holds_what_the_guest_wrote(monkeypatch):
+    cloud = Backups()
+    steps = _backup_step(cloud, monkeypatch=monkeypatch)
+    assert steps[0].result == "passed", steps[0].detail
+    assert cloud.asked == [{"volume_id": "v1", "name": "vol-backup", "force": True}]
+    assert "restored to volume v2: attached as /dev/vdc, it holds what the guest wrote" in steps[0].detail
+    # the restored volume is detached and deleted, then the backup
+    assert (steps[1].result, cloud.attached, cloud.removed) == ("passed", [], ["v2", "b1"])
+
+
+def test_a_backup_service_the_scheduler_does_not_know_yet_is_waited_for(monkeypatch):
+    """A cinder-backup started a moment ago: the scheduler places nothing on
+    it until its first report; the step asks again, and removes the failed
+    backups too."""
+    cloud = Backups(ends=[("error", "Service not found for creating backup."), ("available", None)])
+    steps = _backup_step(cloud, monkeypatch=monkeypatch)
+    assert steps[0].result == "passed", steps[0].detail
+    assert "backup b2 of the volume" in steps[0].detail
+    assert cloud.removed == ["v2", "b2", "b1"]
+
+
+def test_a_restored_volume_without_the_data_fails(monkeypatch):
+    steps = _backup_step(Backups(restored=""), monkeypatch=monkeypatch)
+    assert (steps[0].result, steps[0].detail) == (
+        "failed", "inside, the restored volume /dev/vdc holds '', not what the guest wrote")
+
+
+def test_a_failed_backup_fails_the_step_with_cinders_reason_and_is_removed(monkeypatch):
+    cloud = Backups(ends=[("error", "rados.PermissionDeniedError: error connecting to the cluster")])
+    steps = _backup_step(cloud, monkeypatch=monkeypatch)
+    assert (steps[0].result, steps[0].detail) == (
+        "failed", "backup b1 ended in error: rados.PermissionDeniedError: error connecting to the cluster")
+    assert cloud.removed == ["b1"] and len(cloud.asked) == 1
+
+
+def test_no_cinder_backup_no_backup(monkeypatch):
+    cloud = Backups()
+    steps = _backup_step(cloud, backup=False, monkeypatch=monkeypatch)
+    assert (steps[0].result, steps[0].detail) == (
+        "skipped", "the cloud runs no cinder-backup (cloud.services.cinder_backup)")
+    assert cloud.asked == []
