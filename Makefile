@@ -53,7 +53,7 @@ demo: install
 # near 70 minutes instead of 79.
 CI_MOLECULE_SKIP ?= keystone/default placement/default glance/default nova/default neutron/default \
   cinder/default ceph/default horizon/default memcached/default rabbitmq/default host_network/default \
-  openvswitch/default packages/default pacemaker/default rabbitmq/cluster heat/default
+  openvswitch/default packages/default pacemaker/default rabbitmq/cluster heat/default swift/default
 test: install test-host-packages
 	$(MAKE) lint
 	$(PY) -m pytest -q -ra --instafail tests

@@ -198,6 +198,15 @@ def _no_backup_store(inv: Inventory) -> str | None:
             "is not deployable yet)")
 
 
+# the servers and the daemons that keep their data whole (auditors,
+# replicators, updaters; the account reaper deletes what deleted accounts
+# held); rsync carries the replicators' copies between storage nodes
+_SWIFT_STORAGE_UNITS = ("rsync", "swift-account", "swift-account-auditor", "swift-account-reaper",
+                        "swift-account-replicator", "swift-container", "swift-container-auditor",
+                        "swift-container-replicator", "swift-container-updater", "swift-object",
+                        "swift-object-auditor", "swift-object-replicator", "swift-object-updater")
+
+
 # -- the catalog, in deploy order (site.yml's plays) ------------------------
 
 # what an API service needs to reach MariaDB and memcached
@@ -342,10 +351,22 @@ SERVICES: tuple[Service, ...] = (
             database="heat",
             secrets=("heat_db_password", "heat_keystone_password", "heat_domain_admin_password",
                      "heat_auth_encryption_key")),
-    # Known to the inventory, not deployable yet: asking for them is refused.
-    Service("swift", "swift", "swift", ("swift-proxy", "swift-account", "swift-container", "swift-object"),
-            runs_on=("controller", "storage"), option="swift",
-            not_yet="Stackwright has no Swift role yet (the issue on Swift, Heat and telemetry)"),
+    # Swift: the account, container and object servers and their
+    # background daemons on the storage nodes (the rings are built there, on
+    # the first one), the proxy under uwsgi on the controllers
+    Service("swift_storage", "swift", "swift", _SWIFT_STORAGE_UNITS,
+            packages=Packages(("swift-account", "swift-container", "swift-object", "rsync")),
+            runs_on=("storage",), option="swift",
+            listeners=(Listener("swift_object", 6200), Listener("swift_container", 6201),
+                       Listener("swift_account", 6202), Listener("swift_rsync", 873)),
+            secrets=("swift_hash_path_prefix", "swift_hash_path_suffix")),
+    Service("swift_proxy", "swift", "swift", ("swift-proxy",),
+            packages=Packages(("swift-proxy", "python3-keystonemiddleware", "python3-memcache")),
+            # (validate refuses swift without storage nodes)
+            runs_on=("controller",), option="swift",
+            listeners=(Listener("swift_proxy", 8080, "object-store", "/v1/AUTH_%(project_id)s", "/healthcheck",
+                                public=True, proxied=True),),
+            secrets=("swift_keystone_password", "swift_hash_path_prefix", "swift_hash_path_suffix")),
     Service("ceilometer", "ceilometer", "ceilometer", ("ceilometer-central", "ceilometer-compute"),
             runs_on=("controller", "compute"), option="ceilometer",
             not_yet="Stackwright has no telemetry roles yet (the issue on Swift, Heat and telemetry)"),

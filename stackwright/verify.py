@@ -11,6 +11,8 @@ attached and seen by the guest.  Everything created is removed again.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 import subprocess
 import tempfile
@@ -458,6 +460,28 @@ class Verify:
             raise StepFailed(f"the stack's server does not answer ping on {address}")
         return f"stack {name} CREATE_COMPLETE: its server answers ping on {address}"
 
+    def objects(self) -> str:
+        """Swift keeps an object of 1 MiB of random bytes and gives it back
+        whole."""
+        if not self.conn.has_service("object-store"):
+            raise StepSkipped("no Object Storage (Swift) service in the catalog")
+        store, name = self.conn.object_store, f"stackwright-verify-{uuid.uuid4().hex[:8]}"
+        data = os.urandom(1 << 20)
+        store.create_container(name=name)
+        self._cleanup.append(("container", lambda: self._delete_container(name)))
+        started = time.monotonic()
+        store.create_object(name, "object", data=data)
+        stored = time.monotonic() - started
+        back = store.download_object("object", container=name)
+        if hashlib.sha256(back).digest() != hashlib.sha256(data).digest():
+            raise StepFailed(f"container {name}: the object came back with {len(back)} bytes that differ")
+        return f"1 MiB object stored in container {name} in {stored:.1f}s and read back whole"
+
+    def _delete_container(self, name: str) -> None:
+        for obj in list(self.conn.object_store.objects(name)):
+            self.conn.object_store.delete_object(obj, container=name)
+        self.conn.object_store.delete_container(name)
+
     def _delete_volume(self, vol: Any) -> None:
         attachments = self.conn.compute.volume_attachments(self._server) if self._server else []
         for att in [a for a in attachments if a.volume_id == vol.id]:
@@ -489,6 +513,7 @@ class Verify:
         self.step("volume attached", self.volume)
         self.step("volume backup and restore", self.backup)
         self.step("orchestration stack", self.stack)
+        self.step("object storage", self.objects)
         for name, fn in self.more():
             self.step(name, fn)
         self.step("clean up", self.cleanup)

@@ -36,7 +36,7 @@ def test_the_site_playbook_has_a_phase_per_tag_and_fact_gathering_has_none():
     assert phases["Nova: compute nodes"] == "nova"
     assert fastpath.phase_order(SITE) == [
         "prepare", "packages", "network", "time", "cluster", "mariadb", "rabbitmq", "memcached", "ceph", "keystone",
-        "placement", "glance", "nova", "neutron", "cinder", "horizon", "heat", "post_deploy"]
+        "placement", "glance", "nova", "neutron", "cinder", "horizon", "heat", "swift", "post_deploy"]
 
 
 def test_files_and_units_a_phase_manages_are_read_from_the_events():

@@ -229,7 +229,7 @@ def test_one_uwsgi_building_block():
         "openstack_service/templates/uwsgi.ini.j2", "openstack_service/templates/uwsgi.service.conf.j2"]
     users = {role for role in SERVICE_ROLES for _p, task in _tasks(role)
              if (task.get("ansible.builtin.include_role") or {}).get("tasks_from") == "uwsgi"}
-    assert users == {"keystone", "placement", "glance", "nova", "neutron", "cinder", "heat"}
+    assert users == {"keystone", "placement", "glance", "nova", "neutron", "cinder", "heat", "swift"}
 
 
 def test_the_dispatcher_filter():

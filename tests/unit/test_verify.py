@@ -257,3 +257,54 @@ def test_no_cinder_backup_no_backup(monkeypatch):
     assert (steps[0].result, steps[0].detail) == (
         "skipped", "the cloud runs no cinder-backup (cloud.services.cinder_backup)")
     assert cloud.asked == []
+
+
+class ObjectStore:
+    """Swift as the object step sees it: what is stored comes back (or
+    *damaged*); containers and objects are removed again."""
+
+    def __init__(self, damaged: bool = False, catalog: bool = True):
+        self.damaged, self.catalog, self.stored, self.removed = damaged, catalog, {}, []
+        self.object_store = NS(create_container=lambda name: self.stored.setdefault(name, {}),
+                               create_object=self._put, download_object=self._get,
+                               objects=lambda c: [NS(name=n) for n in self.stored[c]],
+                               delete_object=lambda o, container: self.removed.append(f"{container}/{o.name}"),
+                               delete_container=lambda c: self.removed.append(c))
+
+    def has_service(self, kind):
+        return self.catalog and kind == "object-store"
+
+    def _put(self, container, name, data):
+        self.stored[container][name] = data
+
+    def _get(self, name, container):
+        data = self.stored[container][name]
+        return data[:-1] + bytes([data[-1] ^ 1]) if self.damaged else data
+
+
+def _object_step(store: ObjectStore):
+    v = Verify(store, Options(timeout=5), Console(quiet=True))
+    v.step("object storage", v.objects)
+    v.step("clean up", v.cleanup)
+    return v.steps
+
+
+def test_an_object_comes_back_whole_and_is_removed():
+    store = ObjectStore()
+    steps = _object_step(store)
+    assert steps[0].result == "passed", steps[0].detail
+    (container, objects), = store.stored.items()
+    assert len(objects["object"]) == 1 << 20
+    assert steps[0].detail.startswith(f"1 MiB object stored in container {container}")
+    assert store.removed == [f"{container}/object", container]
+
+
+def test_an_object_that_comes_back_different_fails():
+    steps = _object_step(ObjectStore(damaged=True))
+    assert steps[0].result == "failed"
+    assert steps[0].detail.endswith("the object came back with 1048576 bytes that differ")
+
+
+def test_no_swift_no_object_step():
+    steps = _object_step(ObjectStore(catalog=False))
+    assert (steps[0].result, steps[0].detail) == ("skipped", "no Object Storage (Swift) service in the catalog")
