@@ -47,13 +47,14 @@ demo: install
 # phase (every deploy of both e2e tests).  What the e2e tests do not
 # check runs here: chrony's lone time server, MariaDB's account clean-up,
 # the certificates' renewal, apt behind a hung proxy, the Galera cluster
-# (mariadb/cluster).  The pacemaker cluster (VIPs, HAProxy, fencing through
+# (mariadb/cluster), and Swift (no e2e deploys it yet: an object stored and
+# read back, the rings, the listeners).  The pacemaker cluster (VIPs, HAProxy, fencing through
 # the lab's BMCs; 319 s) and the RabbitMQ cluster (207 s) are HA building
 # blocks no cloud deploys yet: they run in `make molecule`, which keeps CI
 # near 70 minutes instead of 79.
 CI_MOLECULE_SKIP ?= keystone/default placement/default glance/default nova/default neutron/default \
   cinder/default ceph/default horizon/default memcached/default rabbitmq/default host_network/default \
-  openvswitch/default packages/default pacemaker/default rabbitmq/cluster heat/default swift/default
+  openvswitch/default packages/default pacemaker/default rabbitmq/cluster heat/default
 test: install test-host-packages
 	$(MAKE) lint
 	$(PY) -m pytest -q -ra --instafail tests
