@@ -391,10 +391,12 @@ class Verify:
 
     def _backup_of(self, vol: Any) -> Any:
         """A backup of *vol*, available.  The scheduler places a backup only
-        on a cinder-backup that has reported its state to it, which a newly
-        started one does within about two minutes (measured on the lab: 2
-        min); until then the backup ends in error with "Service not found
-        for creating backup", and another is asked for."""
+        on a cinder-backup that has reported its state to it: the deploy has
+        the schedulers ask a new one at once, else its first report comes a
+        minute or two after it starts (2 min on the lab).  Until then a
+        backup ends in error with "Service not found for creating backup",
+        and another is asked for every 30 s (an error backup counts in the
+        project's quota of 10 until it is gone)."""
         storage = self.conn.block_storage
         deadline = time.monotonic() + max(self.opts.timeout, BACKUP_SERVICE_REPORT)
         def ended(backup_id: str) -> Any:
@@ -410,7 +412,7 @@ class Verify:
                 return made
             if NO_BACKUP_SERVICE not in (made.fail_reason or "") or time.monotonic() > deadline:
                 raise StepFailed(f"backup {made.id} ended in error: {made.fail_reason}")
-            time.sleep(10)
+            time.sleep(30)
 
     def _guest_disks(self) -> list[str]:
         """The guest's disks besides its root disk, as it names them."""
