@@ -160,6 +160,7 @@ def conf_values(conn: Any, cloud: dict[str, Any], image: str, flavor: str, flavo
         "public_network_id": public.id if public else "", "public_network_name": external if public else "",
         "compute_nodes": len(computes), "timeout": timeout,
         "volumes": volumes,
+        "objects": conn.has_service("object-store"),
         "backups": volumes and any(s.state == "up" for s in conn.block_storage.services(binary="cinder-backup")),
         **volume_backend(conn, volumes),
         "network_extensions": sorted(ext.alias for ext in conn.network.extensions()),

@@ -49,7 +49,7 @@ CLOUD = {
     "cloud": "aio", "admin_password": "s3cret-s3cret-s3cret", "auth_url": "http://10.43.0.11:5000/v3",
     "region": "RegionOne", "image_id": "img", "flavor_id": "f1", "flavor_alt_id": "f2",
     "public_network_id": "pub", "public_network_name": "public", "compute_nodes": 1, "timeout": 300,
-    "volumes": False, "backups": False, "storage_protocol": "iSCSI", "vendor_name": "Open Source",
+    "volumes": False, "objects": False, "backups": False, "storage_protocol": "iSCSI", "vendor_name": "Open Source",
     "network_extensions": ["agent", "router"], "dashboard_url": "",
     "img_file": "/w/tempest-image.img", "img_disk_format": "raw", "img_container_format": "bare",
     "img_properties": "kernel_id:k1,ramdisk_id:r1,os_command_line:console=ttyS0",
@@ -78,6 +78,10 @@ def test_conf_describes_the_cloud():
     with_backups = configparser.ConfigParser(interpolation=None)
     with_backups.read_string(render_conf({**CLOUD, "volumes": True, "backups": True}))
     assert with_backups["volume-feature-enabled"]["backup"] == "true"
+    assert conf["service_available"]["swift"] == "false"
+    with_swift = configparser.ConfigParser(interpolation=None)
+    with_swift.read_string(render_conf({**CLOUD, "objects": True}))
+    assert with_swift["service_available"]["swift"] == "true" and with_swift["object-storage"]["region"] == "RegionOne"
     assert conf["volume"]["storage_protocol"] == "iSCSI" and conf["volume"]["vendor_name"] == "Open Source"
     assert conf["scenario"]["img_properties"] == "kernel_id:k1,ramdisk_id:r1,os_command_line:console=ttyS0"
     assert conf["service_available"]["horizon"] == "false" and not conf.has_section("dashboard")
