@@ -46,6 +46,8 @@ class Step:
     detail: str
 
 
+# the guest's disks besides its root disk, a line each: name and sectors
+GUEST_DISKS = "for d in /sys/block/vd*; do [ ${d##*/} = vda ] || echo ${d##*/} $(cat $d/size); done"
 # a cinder-backup the scheduler has not heard from yet (its first report
 # comes a minute or two after it starts)
 NO_BACKUP_SERVICE = "Service not found for creating backup"
@@ -337,9 +339,8 @@ class Verify:
         if self._ssh is not None:
             # from inside: the new disk and its size; written, then read back
             address, ssh = self._address, self._ssh
-            listing = "for d in /sys/block/vd*; do [ ${d##*/} = vda ] || echo ${d##*/} $(cat $d/size); done"
             seen = wait_for("the volume as a disk inside the guest",
-                            lambda: (r := ssh.run(address, listing)).returncode == 0 and r.stdout.split(),
+                            lambda: (r := ssh.run(address, GUEST_DISKS)).returncode == 0 and r.stdout.split(),
                             self.opts.timeout, interval=3)
             disk, sectors = seen[:2]
             if int(sectors) != 2 * 1024 * 1024:
@@ -418,10 +419,10 @@ class Verify:
         """The guest's disks besides its root disk, as it names them."""
         if self._ssh is None:
             raise StepSkipped("no SSH into the guest")
-        listing = self._ssh.run(self._address, "for d in /sys/block/vd*; do [ ${d##*/} = vda ] || echo ${d##*/}; done")
+        listing = self._ssh.run(self._address, GUEST_DISKS)
         if listing.returncode != 0:
             raise StepFailed(f"inside, listing the disks failed: {listing.stderr.strip()}")
-        return listing.stdout.split()
+        return [line.split()[0] for line in listing.stdout.splitlines() if line.strip()]
 
     def _delete_backup(self, made: Any) -> None:
         self.conn.block_storage.delete_backup(made)

@@ -138,6 +138,13 @@ def _with_project(url: str, project: str) -> str:
     return url
 
 
+def running(units: list[str], services: dict[str, Any]) -> list[str]:
+    """Those of *units* that run, by service_facts' *services*: a role's
+    handler restarts these, and a unit not running yet is started by its
+    part's service step once configured."""
+    return [u for u in units if (services.get(f"{u}.service") or {}).get("state") == "running"]
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
@@ -147,4 +154,5 @@ class FilterModule:
             "stackwright_ceph_endpoint": ceph_endpoint,
             "stackwright_registration_missing": registration_missing,
             "stackwright_steps": steps,
+            "stackwright_running": running,
         }

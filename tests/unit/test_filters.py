@@ -67,3 +67,10 @@ def test_registration_url_with_a_project_placeholder():
     assert filters.registration_missing(token, cinder) == []
     token["catalog"][0]["endpoints"][0]["url"] = "http://10.0.0.10:8776/v3/p2"
     assert filters.registration_missing(token, cinder) == ["public endpoint http://10.0.0.10:8776/v3/%(project_id)s"]
+
+
+def test_running_keeps_the_units_that_run_in_their_order():
+    services = {"cinder-api.service": {"state": "running"}, "cinder-backup.service": {"state": "stopped"},
+                "cinder-scheduler.service": {"state": "running"}}
+    assert filters.running(["cinder-scheduler", "cinder-backup", "cinder-volume", "cinder-api"], services) == [
+        "cinder-scheduler", "cinder-api"]

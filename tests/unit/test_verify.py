@@ -202,7 +202,8 @@ class Backups:
 
     def run(self, address, script):
         if "/sys/block" in script:
-            return NS(returncode=0, stdout="vdb vdc" if "v2" in self.attached else "vdb", stderr="")
+            disks = ["vdb", "vdc"] if "v2" in self.attached else ["vdb"]
+            return NS(returncode=0, stdout="".join(f"{d} 2097152\n" for d in disks), stderr="")
         assert script.startswith("dd if=/dev/vdc ")
         return NS(returncode=0, stdout=self.restored + "\n", stderr="")
 
