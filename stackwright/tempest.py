@@ -163,6 +163,7 @@ def conf_values(conn: Any, cloud: dict[str, Any], image: str, flavor: str, flavo
         "objects": conn.has_service("object-store"),
         "backups": volumes and any(s.state == "up" for s in conn.block_storage.services(binary="cinder-backup")),
         **volume_backend(conn, volumes),
+        "microversions": microversions(conn, volumes),
         "network_extensions": sorted(ext.alias for ext in conn.network.extensions()),
         "dashboard_url": dashboard_url(cloud["auth"]["auth_url"]),
         **image_file(conn, img, work / "tempest-image.img"),
@@ -177,6 +178,21 @@ def volume_backend(conn: Any, volumes: bool) -> dict[str, str]:
     caps = pools[0].capabilities or {} if pools else {}
     return {"storage_protocol": caps.get("storage_protocol", "iSCSI"),
             "vendor_name": caps.get("vendor_name", "Open Source")}
+
+
+def microversions(conn: Any, volumes: bool) -> dict[str, tuple[str, str]]:
+    """The microversion range each API of the cloud announces (its version
+    document): without it Tempest runs only the tests of the base version
+    and skips every test that needs a later one (16 volume tests on aio)."""
+    apis = [("compute", conn.compute), ("placement", conn.placement)] + (
+        [("volume", conn.block_storage)] if volumes else [])
+    out: dict[str, tuple[str, str]] = {}
+    for name, proxy in apis:
+        data = proxy.get_endpoint_data()
+        if data is not None and data.min_microversion and data.max_microversion:
+            low, high = data.min_microversion, data.max_microversion
+            out[name] = (f"{low[0]}.{low[1]}", f"{high[0]}.{high[1]}")
+    return out
 
 
 def dashboard_url(auth_url: str) -> str:

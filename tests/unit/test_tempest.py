@@ -50,7 +50,7 @@ CLOUD = {
     "region": "RegionOne", "image_id": "img", "flavor_id": "f1", "flavor_alt_id": "f2",
     "public_network_id": "pub", "public_network_name": "public", "compute_nodes": 1, "timeout": 300,
     "volumes": False, "objects": False, "backups": False, "storage_protocol": "iSCSI", "vendor_name": "Open Source",
-    "network_extensions": ["agent", "router"], "dashboard_url": "",
+    "network_extensions": ["agent", "router"], "dashboard_url": "", "microversions": {},
     "img_file": "/w/tempest-image.img", "img_disk_format": "raw", "img_container_format": "bare",
     "img_properties": "kernel_id:k1,ramdisk_id:r1,os_command_line:console=ttyS0",
 }
@@ -94,6 +94,28 @@ def test_the_volume_backend_says_what_tempests_volume_types_ask_for():
         "storage_protocol": "ceph", "vendor_name": "Open Source", "volume_backend_name": "rbd-1"})]))
     assert volume_backend(rbd, True) == {"storage_protocol": "ceph", "vendor_name": "Open Source"}
     assert volume_backend(rbd, False) == {"storage_protocol": "iSCSI", "vendor_name": "Open Source"}
+
+
+def test_microversion_ranges_come_from_the_clouds_version_documents():
+    from stackwright.tempest import microversions
+
+    def api(low: tuple[int, int] | None, high: tuple[int, int] | None) -> NS:
+        return NS(get_endpoint_data=lambda: NS(min_microversion=low, max_microversion=high))
+
+    # what Zed's APIs announce; Glance has none, Cinder is asked only when deployed
+    conn = NS(compute=api((2, 1), (2, 93)), placement=api((1, 0), (1, 39)), block_storage=api((3, 0), (3, 70)))
+    found = microversions(conn, True)
+    assert found == {"compute": ("2.1", "2.93"), "placement": ("1.0", "1.39"), "volume": ("3.0", "3.70")}
+    assert "volume" not in microversions(conn, False)
+    conf = configparser.ConfigParser(interpolation=None)
+    conf.read_string(render_conf({**CLOUD, "volumes": True, "microversions": found}))
+    assert (conf["volume"]["min_microversion"], conf["volume"]["max_microversion"]) == ("3.0", "3.70")
+    assert conf["compute"]["max_microversion"] == "2.93" and conf["placement"]["max_microversion"] == "1.39"
+    plain = configparser.ConfigParser(interpolation=None)
+    plain.read_string(render_conf(CLOUD))
+    assert not plain.has_option("volume", "max_microversion")  # unknown: Tempest's default (the base version)
+    # an API without microversions announces none
+    assert microversions(NS(compute=api(None, None), placement=api(None, None)), False) == {}
 
 
 def test_conf_points_tempest_at_a_dashboard_that_answers():
