@@ -62,6 +62,32 @@ def test_a_service_down_fails_by_name():
     assert (steps[0].result, steps[0].detail) == ("failed", "nova-compute@cmp1 down")
 
 
+def _ha_cloud(down: str) -> Cloud:
+    """The HA example's services and agents, those of node *down* dead."""
+    inv = load(INVENTORIES / "ha.yml")
+    reports = catalog.reports(inv)
+    services = [(name, host, "down" if host == down else "up") for api, name, host in reports if api == "compute"]
+    agents = [(name, host, host != down) for api, name, host in reports if api == "network"]
+    return Cloud(services, agents)
+
+
+def test_a_dead_node_whose_services_run_elsewhere_is_named_not_failed():
+    """A controller powered off: its schedulers, conductors and agents are
+    down, each also runs on the two others; the cloud works."""
+    steps = _run(_ha_cloud("ctl2"), INVENTORIES / "ha.yml")
+    assert steps[0].result == "passed", steps[0].detail
+    assert steps[0].detail.endswith("node(s) ctl2 down (every service there down; each runs on another node too)")
+    assert steps[1].detail != "services are not up"
+
+
+def test_a_node_down_that_leaves_a_kind_without_any_instance_fails():
+    services = [s for s in TWO_NODE_SERVICES if s[1] != "cmp1"] + [("nova-compute", "cmp1", "down")]
+    agents = [(t, h, h != "cmp1") for t, h, _ in TWO_NODE_AGENTS]
+    steps = _run(Cloud(services, agents), INVENTORIES / "two-node.yml")
+    # the other node's OVS agent keeps that kind running; no nova-compute does
+    assert (steps[0].result, steps[0].detail) == ("failed", "nova-compute@cmp1 down")
+
+
 def test_a_cloud_without_compute_nodes_skips_the_boot_with_the_reason(tmp_path):
     text = (INVENTORIES / INVENTORIES / "two-node.yml").read_text()
     inv = tmp_path / "nocompute.yml"
