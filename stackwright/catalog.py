@@ -194,8 +194,8 @@ def _no_backup_store(inv: Inventory) -> str | None:
         return _no_storage_node(inv)
     if inv.cloud.services.ceph:
         return None
-    return ("cinder-backup keeps its backups in Ceph, which this cloud does not run (Swift, its other store, "
-            "is not deployable yet)")
+    return ("cinder-backup keeps its backups in Ceph, which this cloud does not run (its Swift driver, the other "
+            "store, is not deployable yet)")
 
 
 # the servers and the daemons that keep their data whole (auditors,
@@ -441,6 +441,15 @@ def shared_values(inv: Inventory) -> dict[str, object]:
         "glance_internal_url": f"http://{internal}:{port['glance']}",
         "memcached_servers": on_management("memcached", "memcached"),
         "rabbitmq_hosts": on_management("rabbitmq", "rabbitmq"),
+        # several brokers: the services' queues are quorum queues (oslo.messaging
+        # 14, Debian 12's, declares them with rabbit_quorum_queue; RabbitMQ
+        # 3.10 replicates them by Raft over a majority of the brokers, so a
+        # broker's death loses no queue and no acknowledged message). Classic
+        # mirrored queues, the other choice, are deprecated since RabbitMQ 3.9.
+        # One broker: nothing replicates, the file keeps oslo's defaults (a
+        # queue's type cannot change once declared, so a cloud keeps its kind).
+        "oslo_messaging_rabbit": ({"rabbit_quorum_queue": True}
+                                  if len(service("rabbitmq").hosts(inv)) > 1 else None),
     }
 
 
@@ -503,16 +512,12 @@ def _several_controllers(inv: Inventory, count: int) -> Iterator[Problem]:
     """What several controllers are refused for."""
     if count < 2:
         return
-    yield Problem(("nodes",), f"{count} controllers: a highly available control plane is not "
-                  "deployable yet (pacemaker holds the VIPs, HAProxy fronts the APIs and MariaDB forms a Galera "
-                  "cluster, but the services do not run on every controller behind the VIPs yet; the issue "
-                  "on high availability)", "use one controller", not_yet=True)
     if not inv.cloud.services.ceph:
         # found by a three-controller lab deploy: verify's server failed
         # with "Image ... has no associated data"
         yield Problem(("cloud", "services", "ceph"), f"{count} controllers share Glance's images "
                       "only through Ceph: with Glance's file store an image lives on the one controller that "
-                      "took the upload, and the others answer 'no associated data' (a Swift store is not "
+                      "took the upload, and the others answer 'no associated data' (Glance's Swift store is not "
                       "deployable yet)", "set `ceph: true` under `services:` and give a node the storage role",
                       not_yet=True)
 

@@ -5,14 +5,18 @@ Two sources: the cloud's APIs (openstacksdk: every endpoint of the catalog
 answers, Nova's services and hypervisors, Neutron's agents, Cinder's
 services, all against what the service catalog says each node runs), and
 the nodes themselves through playbooks/check.yml (Ceph's health, the
-message broker's and the database's liveness, and the expiry of the
-certificates Stackwright made).  Nothing is changed anywhere.
+message broker's and the database's liveness, the expiry of the
+certificates Stackwright made and, with several controllers, the clusters:
+pacemaker's members, who holds each VIP, failed actions, each Galera
+member's state and the RabbitMQ cluster's running brokers).  Nothing is
+changed anywhere.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -164,6 +168,9 @@ def node_rows(report: NodeReport, now: datetime.datetime | None = None) -> Itera
             ok = res["_event"] == "runner_on_ok"
             yield Row(area, host, OK if ok else FAILED,
                       "answers" if ok else (res.get("msg") or res.get("stderr") or "no answer")[:200])
+    yield from galera_rows(report.results.get("Galera state", {}))
+    yield from rabbitmq_rows(report.results.get("RabbitMQ cluster", {}))
+    yield from _pacemaker_rows(report.results.get("Pacemaker status", {}))
     for host, res in sorted(report.results.get("Certificates", {}).items()):
         for item in res.get("results", []):
             path = item.get("item", "?")
@@ -179,3 +186,101 @@ def node_rows(report: NodeReport, now: datetime.datetime | None = None) -> Itera
                    if res["_event"] == "runner_on_unreachable"}
     for host, res in sorted(unreachable.items()):
         yield Row("node", host, FAILED, f"unreachable: {res.get('msg', '')}"[:200])
+
+
+def _answered(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {host: res for host, res in sorted(results.items()) if res["_event"] == "runner_on_ok"}
+
+
+# what check.yml's "Galera state" task asks each member (bench/failover.py too)
+GALERA_STATE = ("SHOW GLOBAL STATUS WHERE Variable_name IN "
+                "('wsrep_local_state_comment', 'wsrep_cluster_status', 'wsrep_cluster_size')")
+
+
+def galera_rows(results: dict[str, dict[str, Any]]) -> Iterator[Row]:
+    """Each member: Synced in a Primary component holding every member
+    (*results*: host -> the answer to GALERA_STATE, as Ansible returns it)."""
+    for host, res in sorted(results.items()):
+        if res["_event"] != "runner_on_ok":
+            yield Row("galera", host, FAILED, (res.get("msg") or res.get("stderr") or "no answer")[:200])
+            continue
+        status = dict(line.split("\t", 1) for line in res.get("stdout", "").splitlines() if "\t" in line)
+        state, component = status.get("wsrep_local_state_comment", "?"), status.get("wsrep_cluster_status", "?")
+        size = int(status.get("wsrep_cluster_size", "0") or 0)
+        detail = f"{state}, {component} component of {size} of {len(results)} members"
+        if state != "Synced" or component != "Primary":
+            yield Row("galera", host, FAILED, detail)
+        else:
+            yield Row("galera", host, OK if size == len(results) else WARNING, detail)
+
+
+def rabbitmq_rows(results: dict[str, dict[str, Any]]) -> Iterator[Row]:
+    """The cluster as the first broker that answered sees it: every broker
+    running, no partition (*results*: host -> `rabbitmqctl -q
+    cluster_status --formatter json`'s answer, as Ansible returns it)."""
+    answered = _answered(results)
+    if not answered:
+        return
+    host, res = next(iter(answered.items()))
+    status = json.loads(res.get("stdout") or "{}")
+    brokers = sorted(b.split("@", 1)[-1] for b in status.get("disk_nodes", []))
+    running = sorted(b.split("@", 1)[-1] for b in status.get("running_nodes", []))
+    partitions = status.get("partitions") or {}
+    expected = sorted(results)
+    missing = [b for b in expected if b not in running]
+    detail = (f"{len(running)} of {len(expected)} brokers running ({', '.join(running) or 'none'}"
+              f"{'; not ' + ', '.join(missing) if missing else ''}; seen from {host})")
+    if partitions:
+        yield Row("rabbitmq", "cluster", FAILED, f"partitioned: {json.dumps(partitions)}; {detail}")
+    elif running == expected == brokers:
+        yield Row("rabbitmq", "cluster", OK, detail)
+    else:
+        yield Row("rabbitmq", "cluster", WARNING if len(running) * 2 > len(expected) else FAILED, detail)
+
+
+def _pacemaker_rows(results: dict[str, dict[str, Any]]) -> Iterator[Row]:
+    """From the first member that answered crm_mon: membership and quorum,
+    each VIP's holder, the HAProxy clone, the fence devices, and every
+    failed action; a member that did not answer is a failure of its own."""
+    for host, res in sorted(results.items()):
+        if res["_event"] != "runner_on_ok":
+            yield Row("pacemaker", host, FAILED, (res.get("msg") or res.get("stderr") or "no answer")[:200])
+    answered = _answered(results)
+    if not answered:
+        return
+    host, res = next(iter(answered.items()))
+    try:
+        # crm_mon's own output on a controller, read as root over SSH: trusted
+        # (and Python's expat refuses entity expansion attacks since 3.7.1)
+        root = ET.fromstring(res.get("stdout") or "<pacemaker-result/>")  # noqa: S314
+    except ET.ParseError as exc:
+        yield Row("pacemaker", host, FAILED, f"crm_mon's answer is not XML: {exc}")
+        return
+    dc = root.find("summary/current_dc")
+    quorate = dc is not None and dc.get("with_quorum") == "true"
+    members = root.findall("nodes/node")
+    online = [n.get("name", "?") for n in members if n.get("online") == "true" and n.get("standby") != "true"]
+    detail = (f"{'quorate' if quorate else 'NO QUORUM'}, {len(online)} of {len(members)} members online "
+              f"({', '.join(online) or 'none'}; DC {dc.get('name', '?') if dc is not None else '?'}; "
+              f"seen from {host})")
+    yield Row("pacemaker", "cluster", FAILED if not quorate else OK if len(online) == len(members) else WARNING,
+              detail)
+    for resource in root.iter("resource"):
+        agent = resource.get("resource_agent", "")
+        on = [n.get("name", "?") for n in resource.findall("node")]
+        failed = resource.get("failed") == "true"
+        if agent == "ocf:heartbeat:IPaddr2":
+            yield Row("vip", resource.get("id", "?"), OK if len(on) == 1 and not failed else FAILED,
+                      f"held by {on[0]}" if len(on) == 1 else f"held by {len(on)} members ({', '.join(on)})"
+                      if on else "held by no member")
+        elif agent.startswith("stonith:"):
+            yield Row("fence", resource.get("id", "?"), FAILED if failed or not on else OK,
+                      f"{agent.removeprefix('stonith:')} {'started on ' + on[0] if on else 'stopped'}")
+    for clone in root.iter("clone"):
+        on = sorted(n.get("name", "?") for r in clone.findall("resource") for n in r.findall("node"))
+        yield Row("pacemaker", clone.get("id", "?"), OK if len(on) == len(members) else
+                  WARNING if on else FAILED, f"running on {', '.join(on) or 'no member'}")
+    for failure in root.iter("failure"):
+        what = ": ".join(t for t in (failure.get("exitstatus"), failure.get("exitreason")) if t)
+        yield Row("pacemaker", f"{failure.get('op_key', '?')} on {failure.get('node', '?')}", FAILED,
+                  f"{what or 'failed'} at {failure.get('last-rc-change', '?')}")

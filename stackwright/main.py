@@ -251,6 +251,7 @@ def _register_commands() -> None:
     from .commands import lab as lab_cmd
     from .commands import node as node_cmd
     from .commands import plan as plan_cmd
+    from .commands import recover as recover_cmd
     from .commands import server as server_cmd
     from .commands import verify as verify_cmd
 
@@ -266,6 +267,7 @@ def _register_commands() -> None:
     cli.add_command(fernet_cmd.fernet_rotate)
     cli.add_command(backup_cmd.backup)
     cli.add_command(backup_cmd.restore)
+    cli.add_command(recover_cmd.recover)
 
 
 _register_commands()

@@ -31,7 +31,8 @@ def _node(inv: Inventory, name: str, verb: str, inventory: str) -> None:
     if other:
         raise Refused(f"{name} has the role(s) {', '.join(other)}: node {verb} handles compute nodes only. "
                       + ("A new network or storage node joins with `stackwright deploy` (every phase runs); "
-                         "more controllers are the HA work, not deployable yet" if verb == "add" else
+                         "a control plane's controllers (1, or 3 behind VIPs) are set at its first deploy"
+                         if verb == "add" else
                          "A controller, network or storage node holds the cloud's state (databases, routers, "
                          "Ceph's data): taking one out is not supported"))
 

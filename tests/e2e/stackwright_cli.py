@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from stackwright.secrets import CA, UUIDS
+from stackwright.secrets import read as read_secrets
 
 # every command's output in this test session, for the secret scans
 OUTPUTS: list[str] = []
@@ -91,6 +92,23 @@ grep -E 'WARN|ERR' /var/log/openvswitch/ovs-vswitchd.log | grep -v 'VLAN 0 packe
 """
 
 
+def listening(lab: Any, node: Any, flags: str) -> set[str]:
+    """The local addresses (address:port) `ss FLAGS` lists in *node*'s
+    network namespace (-Hltn: TCP listeners, -Hlun: UDP)."""
+    out = subprocess.run(["ip", "netns", "exec", lab.netns(node), "ss", flags], capture_output=True,
+                         text=True, check=True).stdout
+    return {line.split()[3] for line in out.splitlines()}
+
+
+def assert_listeners(lab: Any, udp: Callable[[Any], set[str]]) -> None:
+    """On every node nothing listens on every address but the lab's sshd,
+    and UDP listeners are exactly *udp(node)*."""
+    for node in lab.inv.nodes:
+        wildcard = on_every_address(listening(lab, node, "-Hltn"))
+        assert {a.rsplit(":", 1)[1] for a in wildcard} <= {"22"}, (node.name, sorted(wildcard))
+        assert listening(lab, node, "-Hlun") == udp(node), node.name
+
+
 def network_report(lab: Any) -> str:
     """_NETWORK_REPORT of every node of *lab* (a failed verify's evidence)."""
     parts = []
@@ -142,3 +160,11 @@ def secrets_leaked(lab: Any, work: Path, values: list[str]) -> list[str]:
         if journal.returncode != 0 or journal.stdout.strip() != "0":
             found.append(f"{node.name}: {journal.stdout.strip() or journal.stderr.strip()} journal entries")
     return found
+
+
+def cloud_secrets_leaked(lab: Any, inventory: Path) -> list[str]:
+    """secrets_leaked for the cloud of a lab copy of an inventory: its
+    secrets file beside it, its work folder .stackwright/<cloud> there."""
+    cloud = lab.inv.cloud.name
+    values = secret_values(read_secrets(inventory.with_name(f"{cloud}.secrets.yml")))
+    return secrets_leaked(lab, inventory.parent / ".stackwright" / cloud, values)

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from stackwright_cli import lab_copy, network_report, on_every_address, secret_values, secrets_leaked, sw
+from stackwright_cli import assert_listeners, cloud_secrets_leaked, lab_copy, network_report, sw
 
 from stackwright import credentials
 from stackwright.guest import Pinger, diskmarks, pingable, uptime
@@ -112,15 +112,8 @@ def test_multinode_deploy_and_day2_operations(mn_lab: Path):
     # on every node: nothing listens on every address but the lab's sshd;
     # over UDP only the controller's time service, on management
     lab = Lab(inv)
-    for node in inv.nodes:
-        def listening(flags: str, node: Any = node) -> set[str]:
-            out = subprocess.run(["ip", "netns", "exec", lab.netns(node), "ss", flags], capture_output=True,
-                                 text=True, check=True).stdout
-            return {line.split()[3] for line in out.splitlines()}
-        wildcard = on_every_address(listening("-Hltn"))
-        assert {a.rsplit(":", 1)[1] for a in wildcard} <= {"22"}, (node.name, sorted(wildcard))
-        mgmt = str(node.networks["mgmt"].address)
-        assert listening("-Hlun") == ({f"{mgmt}:123"} if "controller" in node.roles else set()), node.name
+    assert_listeners(lab, lambda node: {f"{node.networks['mgmt'].address}:123"} if "controller" in node.roles
+                     else set())
     _cloud, conn = credentials.connect(inv, read_secrets(mn_lab.with_name("e2emn.secrets.yml"))
                                        ["keystone_admin_password"])
     conn.compute.default_microversion = MICROVERSION
@@ -251,8 +244,7 @@ def test_multinode_deploy_and_day2_operations(mn_lab: Path):
     # anywhere it must not be: in an output, this machine's work folder, a
     # node's logs or journal, or a file every user reads
     start = time.monotonic()
-    values = secret_values(read_secrets(mn_lab.with_name("e2emn.secrets.yml")))
-    leaks = secrets_leaked(lab, mn_lab.parent / ".stackwright" / "e2emn", values)
+    leaks = cloud_secrets_leaked(lab, mn_lab)
     timings["secret scan"] = time.monotonic() - start
     assert leaks == [], leaks
     print("\nmultinode e2e timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))

@@ -165,3 +165,19 @@ def test_restore_refuses_what_is_not_a_backup_before_touching_anything(tmp_path)
     assert f"{junk}: not a readable Stackwright backup archive" in result.output
     assert not (tmp_path / ".stackwright" / "aio" / "restore").exists()  # no playbook ran
     assert not list((tmp_path / ".stackwright" / "aio").glob("restore-*"))  # the unpacked copy is gone
+
+
+def test_recover_database_refuses_what_it_cannot_recover_before_touching_anything(tmp_path):
+    """One database server is no cluster; --from names a member; a cloud
+    never deployed has no rendered inventory to run the playbook with."""
+    one = invoke("recover", "database", str(AIO))
+    assert one.exit_code == 1
+    assert "one database server (aio1), no cluster to recover: start MariaDB on it" in " ".join(one.output.split())
+    ha = tmp_path / "ha.yml"
+    ha.write_text((REPO / "inventories" / "ha.yml").read_text())
+    unknown = invoke("recover", "database", str(ha), "--from", "cmp1")
+    assert unknown.exit_code == 1
+    assert "--from cmp1: not a database member (members: ctl1, ctl2, ctl3)" in unknown.output
+    fresh = invoke("recover", "database", str(ha), "--from", "ctl2")
+    assert fresh.exit_code == 1
+    assert "recover-database.yml: no rendered inventory" in fresh.output and "deploy the cloud first" in fresh.output

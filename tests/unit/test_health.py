@@ -110,3 +110,72 @@ def test_cpus_that_keep_a_guest_from_moving_live_are_a_warning():
         ("compute nodes", "ok", "a guest can move live between any two of 2 (CPU Skylake)")]
     emulated = MULTINODE.model_copy(update={"cloud": MULTINODE.cloud.model_copy(update={"hypervisor": "qemu"})})
     assert [r.status for r in health.cpus(conn, emulated)] == ["ok"]
+
+
+# crm_mon -1 --output-as=xml on a lab's three controllers (trimmed), with
+# ctl3 in standby, the public VIP stopped and a failed HAProxy monitor
+CRM_MON = """<pacemaker-result api-version="2.25" request="crm_mon -1 --output-as=xml">
+  <summary>
+    <current_dc present="true" name="ctl3" id="3" with_quorum="true"/>
+    <nodes_configured number="3"/>
+  </summary>
+  <nodes>
+    <node name="ctl1" id="1" online="true" standby="false"/>
+    <node name="ctl2" id="2" online="true" standby="false"/>
+    <node name="ctl3" id="3" online="true" standby="true"/>
+  </nodes>
+  <resources>
+    <resource id="fence-ctl1" resource_agent="stonith:fence_ipmilan" role="Started" failed="false">
+      <node name="ctl2" id="2" cached="true"/>
+    </resource>
+    <resource id="vip-internal" resource_agent="ocf:heartbeat:IPaddr2" role="Started" failed="false">
+      <node name="ctl1" id="1" cached="true"/>
+    </resource>
+    <resource id="vip-public" resource_agent="ocf:heartbeat:IPaddr2" role="Stopped" failed="false"/>
+    <clone id="haproxy-clone" failed="false">
+      <resource id="haproxy" resource_agent="systemd:haproxy" role="Started"><node name="ctl1" id="1"/></resource>
+      <resource id="haproxy" resource_agent="systemd:haproxy" role="Started"><node name="ctl2" id="2"/></resource>
+      <resource id="haproxy" resource_agent="systemd:haproxy" role="Stopped"/>
+    </clone>
+  </resources>
+  <failures>
+    <failure op_key="haproxy_monitor_5000" node="ctl3" exitstatus="not running" exitreason="" exitcode="7"
+      call="30" status="complete" last-rc-change="2026-12-05 08:10:00Z"/>
+  </failures>
+</pacemaker-result>"""
+
+
+def test_cluster_findings():
+    """Pacemaker from the first member that answers (a silent member is a
+    failure of its own), a VIP held by nobody, a partly running clone, a
+    failed action; Galera members that are not all in one Synced cluster;
+    RabbitMQ with a broker down."""
+    report = health.NodeReport()
+    report.handle(event("Pacemaker status", "ctl1", {"stdout": CRM_MON}))
+    report.handle(event("Pacemaker status", "ctl2", {"stdout": CRM_MON}))
+    report.handle(event("Pacemaker status", "ctl3", {"msg": "timed out"}, "runner_on_failed"))
+    synced = "wsrep_local_state_comment\tSynced\nwsrep_cluster_size\t3\nwsrep_cluster_status\tPrimary"
+    report.handle(event("Galera state", "ctl1", {"stdout": synced}))
+    report.handle(event("Galera state", "ctl2", {"stdout": synced.replace("\t3", "\t2")}))
+    report.handle(event("Galera state", "ctl3", {"stdout": synced.replace("Synced", "Donor/Desynced")}))
+    brokers = {"disk_nodes": ["rabbit@ctl1", "rabbit@ctl2", "rabbit@ctl3"], "running_nodes": ["rabbit@ctl2",
+               "rabbit@ctl1"], "partitions": {}}
+    for host in ("ctl1", "ctl2", "ctl3"):
+        report.handle(event("RabbitMQ cluster", host, {"stdout": json.dumps(brokers)}))
+    rows = [(r.area, r.item, r.status, r.detail) for r in health.node_rows(report)]
+    assert rows == [
+        ("galera", "ctl1", "ok", "Synced, Primary component of 3 of 3 members"),
+        ("galera", "ctl2", "warning", "Synced, Primary component of 2 of 3 members"),
+        ("galera", "ctl3", "failed", "Donor/Desynced, Primary component of 3 of 3 members"),
+        ("rabbitmq", "cluster", "warning", "2 of 3 brokers running (ctl1, ctl2; not ctl3; seen from ctl1)"),
+        ("pacemaker", "ctl3", "failed", "timed out"),
+        ("pacemaker", "cluster", "warning", "quorate, 2 of 3 members online (ctl1, ctl2; DC ctl3; seen from ctl1)"),
+        ("fence", "fence-ctl1", "ok", "fence_ipmilan started on ctl2"),
+        ("vip", "vip-internal", "ok", "held by ctl1"),
+        ("vip", "vip-public", "failed", "held by no member"),
+        ("pacemaker", "haproxy-clone", "warning", "running on ctl1, ctl2"),
+        ("pacemaker", "haproxy_monitor_5000 on ctl3", "failed", "not running at 2026-12-05 08:10:00Z")]
+    partitioned = health.NodeReport()
+    partitioned.handle(event("RabbitMQ cluster", "ctl1", {"stdout": json.dumps(
+        dict(brokers, partitions={"rabbit@ctl1": ["rabbit@ctl3"]}))}))
+    assert [r.status for r in health.node_rows(partitioned)] == ["failed"]

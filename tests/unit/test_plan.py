@@ -86,22 +86,17 @@ def test_ceph_daemons_go_where_the_playbooks_put_them():
     assert not any(s.startswith("ceph-") for n in fuel["nodes"] for s in n["services"])
 
 
-def test_ha_is_refused_and_a_preview_plans_only_what_is_deployed():
-    """Three controllers are not deployable yet: plan refuses them; with
-    --preview it shows them with the VIPs and the cluster that holds them
-    (HAProxy, corosync and pacemaker on each; the cluster's layout), and no
-    Cinder without a storage node."""
-    refused = invoke("plan", str(INVENTORIES / "ha.yml"))
-    assert refused.exit_code == 2
-    assert "3 controllers: a highly available control plane is not deployable yet" in refused.output
-    preview = invoke("--preview", "plan", "--format", "json", str(INVENTORIES / "ha.yml"))
-    assert preview.exit_code == 0
-    plan = json.loads(preview.output[preview.output.index("{"):])
+def test_ha_plan_shows_the_cluster():
+    """Three controllers: plan shows them with the VIPs and the cluster that
+    holds them (HAProxy, corosync and pacemaker on each; the cluster's
+    layout); the compute nodes run none of it."""
+    result = invoke("plan", "--format", "json", str(INVENTORIES / "ha.yml"))
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.output[result.output.index("{"):])
     assert plan["endpoints"] == {"internal": "10.62.0.10", "public": "10.63.0.10"}
-    assert {"haproxy", "corosync", "pacemaker"} <= set(node(plan, "ctl2")["services"])
-    assert "cinder-api" not in node(plan, "ctl2")["services"]
-    assert not {"haproxy", "pacemaker"} & set(node(plan, "net1")["services"])
-    assert set(plan["left_out"]) == {"cinder"}
+    assert {"haproxy", "corosync", "pacemaker", "cinder-api", "neutron-l3-agent"} <= set(node(plan, "ctl2")["services"])
+    assert not {"haproxy", "pacemaker", "mariadb"} & set(node(plan, "cmp1")["services"])
+    assert plan["left_out"] == {}
     # the cluster's layout: members with their fence devices, VIPs,
     # database order, brokers, and what HAProxy serves to whom
     c = plan["cluster"]
@@ -114,8 +109,8 @@ def test_ha_is_refused_and_a_preview_plans_only_what_is_deployed():
     served = {f["name"]: (f["port"], f["public"], f["backends"]) for f in c["frontends"]}
     assert served["mariadb"] == (3306, False, ["ctl1", "ctl2", "ctl3"])
     assert served["keystone"] == (5000, True, ["ctl1", "ctl2", "ctl3"])
-    assert "cinder" not in served
-    text = invoke("--preview", "plan", str(INVENTORIES / "ha.yml")).output
+    assert served["cinder"] == (8776, True, ["ctl1", "ctl2", "ctl3"])
+    text = invoke("plan", str(INVENTORIES / "ha.yml")).output
     assert "cluster: 3 members (pacemaker, corosync, HAProxy); a partition of 2 or more keeps" in " ".join(text.split())
     assert "database: Galera on ctl1, ctl2, ctl3; through HAProxy ctl1" in " ".join(text.split())
     # one controller, no VIP: no cluster

@@ -19,8 +19,7 @@ GOLDEN = REPO / "tests" / "golden"
 
 @pytest.mark.parametrize("name", ["aio", "multinode", "ha", "fuel-bonded"])
 def test_render_matches_golden_files(name):
-    # preview: ha.yml is not deployable yet, its rendering is kept for the HA work
-    files = render_files(load(REPO / "inventories" / f"{name}.yml", preview=True))
+    files = render_files(load(REPO / "inventories" / f"{name}.yml"))
     golden = GOLDEN / name
     expected = {str(p.relative_to(golden)): p.read_text() for p in sorted(golden.rglob("*.yml"))}
     assert files == expected

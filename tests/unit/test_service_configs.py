@@ -49,8 +49,7 @@ Configs = dict[str, dict[str, configparser.ConfigParser]]
 
 def render_configs(tmp_path: Path, inventory: str, role: str, files: str) -> Configs:
     inv_dir = tmp_path / "inventory"
-    # preview: configurations of topologies not deployable yet (ha.yml) too
-    render(load(REPO / "inventories" / inventory, preview=True), inv_dir)
+    render(load(REPO / "inventories" / inventory), inv_dir)
     secrets = tmp_path / "secrets.json"
     secrets.write_text(json.dumps(secrets_mod.generate()))
     playbook = tmp_path / "play.yml"
@@ -121,6 +120,31 @@ def test_tunnel_endpoint_and_bridge_mappings_per_node(multinode):
     assert cmp1["ovs"]["datapath_type"] == "system"
 
 
+@pytest.mark.parametrize("role", ["neutron", "cinder", "heat"])
+def test_quorum_queues_only_with_several_brokers(tmp_path, role):
+    """Quorum queues with three brokers; one broker keeps oslo's default
+    (no section: a declared queue's type cannot change)."""
+    conf = {"neutron": "_neutron_conf", "cinder": "_cinder_conf", "heat": "_heat_conf"}[role]
+    files = f"[{{path: {role}.conf, content: \"{{{{ {conf} }}}}\"}}]"
+    for inventory, quorum in (("ha.yml", True), ("multinode.yml", False)):
+        configs = render_configs(tmp_path / inventory, inventory, role, files)
+        for host, found in configs.items():
+            if quorum:
+                assert found[f"{role}.conf"]["oslo_messaging_rabbit"]["rabbit_quorum_queue"] == "true", host
+            else:
+                assert not found[f"{role}.conf"].has_section("oslo_messaging_rabbit"), host
+
+
+def test_ha_routers_and_two_dhcp_agents_with_several_gateways(tmp_path, multinode):
+    ha = render_configs(tmp_path, "ha.yml", "neutron", NEUTRON_FILES)
+    server = ha["ctl1"]["neutron.conf"]["DEFAULT"]
+    assert (server["l3_ha"], server["max_l3_agents_per_router"], server["dhcp_agents_per_network"]) == (
+        "true", "2", "2")
+    one = multinode["ctl1"]["neutron.conf"]["DEFAULT"]
+    assert (one["l3_ha"], one["dhcp_agents_per_network"]) == ("false", "1")
+    assert not one.get("max_l3_agents_per_router")
+
+
 def test_metadata_agent_points_at_nova(multinode):
     md = multinode["net1"]["metadata_agent.ini"]["DEFAULT"]
     assert md["nova_metadata_host"] == "10.52.0.11"
@@ -148,6 +172,8 @@ def test_nova_transport_url_lists_every_broker(tmp_path):
     url = files["nova.conf"]["DEFAULT"]["transport_url"]
     assert url.startswith("rabbit://openstack:") and url.endswith("/")
     assert url.count("@") == 3 and url.count(":5672") == 3
+    # three brokers: the queues are quorum queues (replicated by Raft)
+    assert files["nova.conf"]["oslo_messaging_rabbit"]["rabbit_quorum_queue"] == "true"
     compute = files["nova-compute.conf"]
     assert compute["libvirt"]["virt_type"] == "qemu" and compute["libvirt"]["cpu_mode"] == "none"
     # live migration over libvirt's TLS listener, the stream in QEMU's TLS
