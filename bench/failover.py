@@ -39,6 +39,7 @@ import argparse
 import itertools
 import json
 import os
+import ssl
 import statistics
 import subprocess
 import sys
@@ -53,7 +54,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from stackwright import health  # noqa: E402
+from stackwright import credentials, health  # noqa: E402
 from stackwright.lab import Lab  # noqa: E402
 from stackwright.loader import load  # noqa: E402
 from stackwright.secrets import read as read_secrets  # noqa: E402
@@ -72,8 +73,12 @@ def haproxy_answers(url: str) -> Callable[[], bool]:
     return probe
 
 
-def keystone_token(url: str, password: str) -> Callable[[], bool]:
-    """Only a token counts: Keystone answered through HAProxy."""
+def keystone_token(cloud: dict[str, Any]) -> Callable[[], bool]:
+    """Only a token counts: Keystone answered through HAProxy (the admin
+    cloud entry of credentials.admin_cloud: its auth URL, password and CA)."""
+    url, password = cloud["auth"]["auth_url"] + "/auth/tokens", cloud["auth"]["password"]
+    # a fresh TLS handshake each time, as a new client makes (no session reuse)
+    context = ssl.create_default_context(cafile=cloud.get("cacert")) if url.startswith("https:") else None
     body = json.dumps({"auth": {"identity": {"methods": ["password"], "password": {"user": {
         "name": "admin", "domain": {"id": "default"}, "password": password}}}}}).encode()
 
@@ -81,7 +86,7 @@ def keystone_token(url: str, password: str) -> Callable[[], bool]:
         request = urllib.request.Request(url, data=body,  # noqa: S310 - the lab's own VIP
                                          headers={"Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(request, timeout=2) as answer:  # noqa: S310 - the lab's own VIP
+            with urllib.request.urlopen(request, timeout=2, context=context) as answer:  # noqa: S310 - the lab's VIP
                 return bool(answer.status == 201)
         except OSError:  # HTTPError (HAProxy's 503) included
             return False
@@ -257,7 +262,7 @@ def main() -> None:
         cluster = Cluster(args.inventory.resolve(), "vip-public", every_cluster=True)
         secrets = args.inventory.resolve().with_name(f"{args.inventory.stem}.secrets.yml")
         password = read_secrets(secrets)["keystone_admin_password"]
-        client = Client(keystone_token(f"http://{cluster.lab.inv.cloud.public_vip}:5000/v3/auth/tokens", password))
+        client = Client(keystone_token(credentials.admin_cloud(cluster.lab.inv, password, args.inventory.resolve())))
     else:
         cluster = Cluster(args.inventory.resolve())
         client = Client(haproxy_answers(f"http://{cluster.lab.inv.cloud.internal_vip}:5000/"))

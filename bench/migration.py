@@ -108,7 +108,8 @@ def main() -> None:
     computes = sorted(n.name for n in inv.nodes_with_role("compute"))
     if len(computes) < 2:
         raise SystemExit(f"{args.inventory}: live migration needs two compute nodes, it has {computes}")
-    _cloud, conn = credentials.connect(inv, secrets.read(secrets_file(args.inventory))["keystone_admin_password"])
+    _cloud, conn = credentials.connect(inv, secrets.read(secrets_file(args.inventory))["keystone_admin_password"],
+                                   args.inventory)
     conn.compute.default_microversion = "2.30"  # a target host in live migration
     moves: list[dict[str, Any]] = []
     evacuations: list[dict[str, Any]] = []

@@ -436,7 +436,10 @@ def shared_values(inv: Inventory) -> dict[str, object]:
         return [f"{inv.address(inv.node(host), 'management')}:{port[name]}" for host in service(group).hosts(inv)]
 
     return {
-        "database_host": internal,
+        # (by address: the database is no endpoint, and needs no name)
+        "database_host": inv.internal_endpoint_address(),
+        # scheme and host of every public endpoint (HAProxy terminates TLS)
+        "public_endpoint": f"{'https' if inv.cloud.tls else 'http'}://{inv.public_endpoint_host()}",
         "keystone_internal_url": f"http://{internal}:{port['keystone']}",
         "glance_internal_url": f"http://{internal}:{port['glance']}",
         "memcached_servers": on_management("memcached", "memcached"),
@@ -536,9 +539,9 @@ def problems(inv: Inventory) -> Iterator[Problem]:
         if getattr(inv.cloud, name) is not None and len(controllers) == 1:
             yield Problem(("cloud", name), "a virtual IP needs the high-availability stack (pacemaker), which is "
                           "not deployable yet: nothing would hold the address", f"remove `{name}:`", not_yet=True)
-    if inv.cloud.tls:
-        yield Problem(("cloud", "tls"), "TLS is not deployable yet (HAProxy terminates it; the issue on high "
-                      "availability)", "remove `tls: true`", not_yet=True)
+    if inv.cloud.tls and not ha_controllers(inv):
+        yield Problem(("cloud", "tls"), "TLS with one controller is not deployable yet: HAProxy, which terminates "
+                      "it, runs only on several controllers holding the VIPs", "remove `tls: true`", not_yet=True)
     external = [(i, n) for i, n in enumerate(inv.networks) if n.role == "external"]
     if not any(n.floating_range for _, n in external):
         yield Problem(("networks", external[0][0]) if external else ("networks",),

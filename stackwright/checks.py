@@ -10,7 +10,7 @@ import difflib
 from collections.abc import Iterator
 from ipaddress import IPv4Address
 
-from . import catalog
+from . import catalog, tls
 from .model import (
     LINUX_BOND_MODES,
     OVS_BOND_MODES,
@@ -48,7 +48,7 @@ def check(inv: Inventory) -> list[Problem]:
     problems: list[Problem] = []
     for rule in (_networks, _network_roles, _network_types, _nodes_unique, _node_interfaces, _bond_options,
                  _node_networks, _mtus, _vlans, _topology, _vips, _cluster_fencing, _services,
-                 catalog.problems):
+                 tls.problems, catalog.problems):
         problems.extend(rule(inv))
     return problems
 
@@ -522,6 +522,3 @@ def _services(inv: Inventory) -> Iterator[Problem]:
         if getattr(svc, name) and not storage_nodes:
             yield Problem(("cloud", "services", name), f"{name} needs nodes with the storage role",
                           "add `storage` to the roles of one or more nodes")
-    if inv.cloud.tls and inv.cloud.public_fqdn is None:
-        yield Problem(("cloud", "tls"), "TLS certificates need the name clients use",
-                      "set `public_fqdn:` (and `internal_fqdn:`)", severity="warning")

@@ -56,7 +56,8 @@ def endpoints(conn: Any, get: Callable[[str], int] | None = None) -> Iterator[Ro
     """Every public endpoint of the catalog answers HTTP (any answer below
     500: an API behind authentication says 401 to a bare request)."""
     def http_status(url: str) -> int:
-        return requests.get(url, timeout=10).status_code
+        # with TLS, against the CA the connection trusts
+        return requests.get(url, timeout=10, verify=conn.session.verify).status_code
 
     get = get or http_status
     services = {s.id: s.name for s in conn.identity.services()}

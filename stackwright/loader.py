@@ -42,7 +42,7 @@ def load_with_warnings(path: str | FsPath, preview: bool = False) -> tuple[Inven
     filename = str(path)
     data = _read_yaml(filename, fast=True)
     try:
-        inventory = Inventory.model_validate(data)
+        inventory = Inventory.model_validate(data, context={"base": FsPath(filename).resolve().parent})
     except pydantic.ValidationError as exc:
         raw = _read_yaml(filename)
         raise InventoryError(filename, _from_pydantic(exc, raw)) from None

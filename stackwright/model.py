@@ -11,9 +11,18 @@ from __future__ import annotations
 import ipaddress
 import re
 import urllib.parse
+from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+)
 from pydantic_core import PydanticCustomError
 
 NodeRole = Literal["controller", "network", "compute", "storage"]
@@ -31,6 +40,17 @@ Mac = Annotated[
 ]
 Mtu = Annotated[int, Field(ge=576, le=9216)]
 VlanId = Annotated[int, Field(ge=1, le=4094)]
+
+
+def _beside_inventory(value: Path, info: ValidationInfo) -> Path:
+    """A relative path is taken from the inventory file's folder (the
+    loader passes it as the context's `base`), never from the current one."""
+    base = (info.context or {}).get("base")
+    return value if value.is_absolute() or base is None else Path(base) / value
+
+
+# A file on the deploying machine that the inventory names.
+InventoryFile = Annotated[Path, AfterValidator(_beside_inventory)]
 
 
 class _Strict(BaseModel):
@@ -174,7 +194,18 @@ class Cloud(_Strict):
     # Names of the endpoints (default: the VIP or controller address itself).
     internal_fqdn: DnsName | None = None
     public_fqdn: DnsName | None = None
+    # TLS on the public endpoints, terminated by HAProxy on the public VIP.
     tls: bool = False
+    # The operator's certificate for them (PEM, the server's first, then its
+    # chain) and its unencrypted key: files on the deploying machine,
+    # relative to the inventory's folder.  Without them the cloud's own CA
+    # (in the secrets file) signs one on every controller.
+    tls_certificate: InventoryFile | None = None
+    tls_key: InventoryFile | None = None
+    # The CA clients are told to trust (clouds.yaml's cacert, openrc's
+    # OS_CACERT): needed when tls_certificate is not signed by a CA the
+    # clients already trust; the cloud's own CA without tls_certificate.
+    tls_ca: InventoryFile | None = None
     services: Services = Field(default_factory=lambda: Services())
     # Open vSwitch datapath: `system` (kernel) on servers, `netdev` (userspace)
     # where the kernel has no openvswitch module (the lab sets this).
@@ -348,14 +379,14 @@ class Inventory(_Strict):
         host = base.host or self.address(node, "admin") or self.address(node, "management")
         return SshAccess(host=str(host) if host else None, user=base.user, port=base.port)
 
-    def internal_endpoint_host(self) -> str:
+    def internal_endpoint_address(self) -> str:
         """Where services reach each other: the internal VIP, else the first
         controller's management address (one controller only)."""
         if self.cloud.internal_vip:
             return str(self.cloud.internal_vip)
         return str(self.address(self.nodes_with_role("controller")[0], "management"))
 
-    def public_endpoint_host(self) -> str:
+    def public_endpoint_address(self) -> str:
         """Where users reach the APIs: the public VIP, else the first
         controller's API address (its management address without an API
         network)."""
@@ -363,3 +394,13 @@ class Inventory(_Strict):
             return str(self.cloud.public_vip)
         controller = self.nodes_with_role("controller")[0]
         return str(self.address(controller, "api") or self.address(controller, "management"))
+
+    def internal_endpoint_host(self) -> str:
+        """The host of the internal endpoints' URLs: internal_fqdn (every
+        node's /etc/hosts has it), else the address itself."""
+        return self.cloud.internal_fqdn or self.internal_endpoint_address()
+
+    def public_endpoint_host(self) -> str:
+        """The host of the public endpoints' URLs: public_fqdn (the
+        operator's DNS resolves it for the clients), else the address."""
+        return self.cloud.public_fqdn or self.public_endpoint_address()

@@ -165,7 +165,8 @@ def conf_values(conn: Any, cloud: dict[str, Any], image: str, flavor: str, flavo
         **volume_backend(conn, volumes),
         "microversions": microversions(conn, volumes),
         "network_extensions": sorted(ext.alias for ext in conn.network.extensions()),
-        "dashboard_url": dashboard_url(cloud["auth"]["auth_url"]),
+        "dashboard_url": dashboard_url(cloud["auth"]["auth_url"], cloud.get("cacert")),
+        "cacert": cloud.get("cacert"),
         **image_file(conn, img, work / "tempest-image.img"),
     }
 
@@ -195,12 +196,13 @@ def microversions(conn: Any, volumes: bool) -> dict[str, tuple[str, str]]:
     return out
 
 
-def dashboard_url(auth_url: str) -> str:
+def dashboard_url(auth_url: str, cacert: str | None = None) -> str:
     """Horizon's URL when it answers at / on the public Keystone host (where
     Stackwright serves it), else ""."""
-    url = f"http://{urllib.parse.urlsplit(auth_url).hostname}/"
+    parts = urllib.parse.urlsplit(auth_url)
+    url = f"{parts.scheme}://{parts.hostname}/"
     try:
-        ok = requests.get(url + "auth/login/", timeout=10).status_code == 200
+        ok = requests.get(url + "auth/login/", timeout=10, verify=cacert or True).status_code == 200
     except requests.RequestException:
         ok = False
     return url if ok else ""

@@ -144,7 +144,7 @@ def main() -> None:
                                    Path(p["vault_password_file"]) if p["vault_password_file"] else None)
     except InventoryError as exc:
         module.fail_json(msg="; ".join(f"{exc.filename}: {q.message}" for q in exc.problems), progress=progress)
-    _cloud, conn = credentials.connect(inv, secrets["keystone_admin_password"])
+    _cloud, conn = credentials.connect(inv, secrets["keystone_admin_password"], Path(p["inventory"]))
     conn.compute.default_microversion = migrate.MICROVERSION
 
     def say(msg: str) -> None:

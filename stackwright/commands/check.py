@@ -29,7 +29,7 @@ def check(app: main.App, inventory: Path, fmt: str, private_key: Path | None, va
     (warnings are shown), 1 when something did."""
     inv = main.load_or_exit(app, inventory, deploying=True)
     secrets = main.read_secrets(inventory, vault_password_file)
-    _cloud, conn = credentials.connect(inv, secrets["keystone_admin_password"])
+    _cloud, conn = credentials.connect(inv, secrets["keystone_admin_password"], inventory)
     report = health.NodeReport()
     main.day2_playbook(app, inv, inventory, "check.yml", private_key, console=app.console if fmt == "text" else app.err,
                   on_event=report.handle, locked=False)  # it only reads: it may run beside a deploy

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+from collections.abc import Mapping
 from pathlib import Path
 
 import click
@@ -89,7 +90,7 @@ def deploy(app: App, inventory: Path, private_key: Path | None, vault_password_f
         if result is None:
             app.console.print(f"nothing to do: every phase of cloud {inv.cloud.name!r} matches the last "
                               "complete deploy (deploy --full runs them all anyway).")
-            _credentials(app, inv, inventory, values["keystone_admin_password"])
+            _credentials(app, inv, inventory, values)
             return
         app.console.print(summary_table(result))
         changed = ", ".join(f"{h}={result.changed_by_host.get(h, 0)}" for h in req.hosts)
@@ -101,11 +102,13 @@ def deploy(app: App, inventory: Path, private_key: Path | None, vault_password_f
         if tags:
             app.console.print(f"phases {tags} of cloud {inv.cloud.name!r} done in {result.seconds:.0f}s.")
             return
-        _credentials(app, inv, inventory, values["keystone_admin_password"], result.seconds)
+        _credentials(app, inv, inventory, values, result.seconds)
 
 
-def _credentials(app: App, inv: Inventory, inventory: Path, admin_password: str, seconds: float | None = None) -> None:
-    clouds, rc = credentials.write(inv, inventory, admin_password)
+def _credentials(app: App, inv: Inventory, inventory: Path, values: Mapping[str, str],
+                 seconds: float | None = None) -> None:
+    clouds, rc = credentials.write(inv, inventory, values["keystone_admin_password"], values["cloud_ca_certificate"])
     done = f"cloud {inv.cloud.name!r} deployed in {seconds:.0f}s.\n" if seconds is not None else ""
     app.console.print(f"{done}credentials: {clouds} (cloud {inv.cloud.name!r}) and {rc}, both mode 0600\n"
                       f"try: OS_CLIENT_CONFIG_FILE={clouds} OS_CLOUD={inv.cloud.name} openstack token issue")
+

@@ -24,14 +24,14 @@ def fernet_rotate(app: main.App, inventory: Path, private_key: Path | None, vaul
     rotations (default 2)."""
     inv = main.load_or_exit(app, inventory, deploying=True)
     password = main.read_secrets(inventory, vault_password_file)["keystone_admin_password"]
-    _cloud, conn = credentials.connect(inv, password)
+    _cloud, conn = credentials.connect(inv, password, inventory)
     before = conn.auth_token
     result = main.day2_playbook(app, inv, inventory, "fernet-rotate.yml", private_key,
                                 secrets_file=secrets_file(inventory), vault_password_file=vault_password_file)
     if result.rc != 0:
         raise main.StackwrightError("fernet-rotate failed: " + "; ".join(f"{f.host}: {f.task}: {f.message}"
                                                                   for f in result.failures))
-    _cloud, fresh = credentials.connect(inv, password)
+    _cloud, fresh = credentials.connect(inv, password, inventory)
     after = fresh.auth_token
     for what, token in (("the token issued before the rotation", before), ("a new token", after)):
         answer = fresh.identity.get("/auth/tokens", headers={"X-Subject-Token": token}, raise_exc=False)

@@ -23,7 +23,7 @@ def session(app: App, inventory: Path, fmt: str,
     secrets."""
     inv = load_or_exit(app, inventory, deploying=True)
     secrets = read_secrets(inventory, vault_password_file)
-    _cloud, conn = credentials.connect(inv, secrets["keystone_admin_password"])
+    _cloud, conn = credentials.connect(inv, secrets["keystone_admin_password"], inventory)
     conn.compute.default_microversion = migrate_mod.MICROVERSION
 
     def say(msg: str) -> None:

@@ -47,7 +47,8 @@ def verify(app: App, inventory: Path, vault_password_file: Path | None, image: s
     servers, reported per service (passed, failed, skipped) with each
     skip's reason; exits 1 on a failure that is not a known one."""
     inv = load_or_exit(app, inventory, deploying=True)
-    cloud, conn = credentials.connect(inv, read_secrets(inventory, vault_password_file)["keystone_admin_password"])
+    cloud, conn = credentials.connect(inv, read_secrets(inventory, vault_password_file)["keystone_admin_password"],
+                                      inventory)
     if tempest_:
         try:
             chosen = ["--regex", tempest_regex] if tempest_regex else tempest.selection(tempest_set)

@@ -37,7 +37,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from stackwright_cli import assert_listeners, cloud_secrets_leaked, lab_copy, network_report, sw
+import requests
+from stackwright_cli import assert_listeners, cloud_secrets_leaked, lab_copy, listening, network_report, sw
 
 # the failover bench's client: the test and the bench measure alike
 from bench.failover import Client, keystone_token
@@ -118,6 +119,21 @@ def test_ha_deploy_failover_and_recovery(ha_lab: Path):
     assert_listeners(lab, lambda node: {f"{node.networks['mgmt'].address}:{port}" for port in (123, 5405)}
                      if "controller" in node.roles else set())
 
+    # TLS: the public VIP speaks only HTTPS, with a certificate of the
+    # cloud's CA (clouds.yaml's); the dashboard's port 80 only redirects;
+    # on the API network nothing listens but HAProxy on the VIP (and sshd)
+    vip, cacert = inv.cloud.public_vip, credentials.ca_file(inv, ha_lab)
+    assert requests.get(f"https://{vip}:5000/v3", verify=cacert, timeout=10).json()["version"]["links"][0][
+        "href"].startswith(f"https://{vip}:5000/")
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://{vip}:5000/v3", timeout=10)
+    redirect = requests.get(f"http://{vip}/", allow_redirects=False, timeout=10)
+    assert redirect.status_code == 301 and redirect.headers["Location"].startswith(f"https://{vip}/")
+    assert requests.get(f"https://{vip}/auth/login/", verify=cacert, timeout=30).status_code == 200
+    for node in inv.nodes_with_role("controller"):
+        api = str(node.networks["api"].address)
+        assert not {a for a in listening(lab, node, "-Hltn") if a.startswith(api + ":")}, node.name
+
     rc, rows = check_rows(path)
     assert rc == 0 and cluster_whole(rows), json.dumps(rows, indent=1)
     victim = holder(rows, "vip-public")
@@ -125,7 +141,7 @@ def test_ha_deploy_failover_and_recovery(ha_lab: Path):
     # the public VIP's holder loses its power; a user's client keeps asking
     # Keystone for tokens through the public VIP
     password = read_secrets(ha_lab.with_name("e2eha.secrets.yml"))["keystone_admin_password"]
-    client = Client(keystone_token(f"http://{inv.cloud.public_vip}:5000/v3/auth/tokens", password))
+    client = Client(keystone_token(credentials.admin_cloud(inv, password, ha_lab)))
     client.start()
     wait("a token through the public VIP", lambda: client.answers, 120, 1)
     sw("lab", "power", path, "off", victim)
@@ -142,7 +158,7 @@ def test_ha_deploy_failover_and_recovery(ha_lab: Path):
     assert f"{victim}: power off" in sw("node", "power", path, victim, "status", check=False).stdout
     # Nova and Neutron see its services down once they miss their reports
     # (service_down_time 60 s, agent_down_time 75 s)
-    _cloud, conn = credentials.connect(inv, password)
+    _cloud, conn = credentials.connect(inv, password, ha_lab)
 
     def seen_down() -> bool:
         services = [s for s in conn.compute.services() if s.host == victim and s.state == "up"]
@@ -174,7 +190,7 @@ def test_ha_deploy_failover_and_recovery(ha_lab: Path):
     # a commit the others made
     first, *others = CONTROLLERS
     on_node(lab, first, "systemctl", "stop", "mariadb")
-    _cloud, conn = credentials.connect(inv, password)
+    _cloud, conn = credentials.connect(inv, password, ha_lab)
     project = wait("a commit with one member stopped",
                    lambda: attempt(lambda: conn.identity.create_project(name="after-first-stop",
                                                                          domain_id="default")), 120, 5)
@@ -187,7 +203,7 @@ def test_ha_deploy_failover_and_recovery(ha_lab: Path):
     start = time.monotonic()
     sw("recover", "database", path, timeout=900)
     timings["recover database"] = time.monotonic() - start
-    _cloud, conn = credentials.connect(inv, password)
+    _cloud, conn = credentials.connect(inv, password, ha_lab)
     assert conn.identity.get_project(project.id).name == "after-first-stop"
     conn.identity.delete_project(project.id)
     wait("every cluster whole after the recovery", lambda: cluster_whole(check_rows(path)[1]), 600, 10)

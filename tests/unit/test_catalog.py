@@ -44,8 +44,8 @@ NOT_YET = [
      "deployable yet)\n"
      "    fix: give the cloud what it lacks, or remove `cinder_backup: true`"),
     ("tls", "  release: zed\n", "  release: zed\n  tls: true\n  public_fqdn: cloud.example.org\n",
-     "inv.yml:{line}: error: cloud.tls: TLS is not deployable yet (HAProxy terminates it; the issue on high "
-     "availability)\n    fix: remove `tls: true`"),
+     "inv.yml:{line}: error: cloud.tls: TLS with one controller is not deployable yet: HAProxy, which "
+     "terminates it, runs only on several controllers holding the VIPs\n    fix: remove `tls: true`"),
     ("vip with one controller", "  release: zed\n", "  release: zed\n  internal_vip: 10.42.0.10\n",
      "inv.yml:{line}: error: cloud.internal_vip: a virtual IP needs the high-availability stack (pacemaker), which "
      "is not deployable yet: nothing would hold the address\n    fix: remove `internal_vip:`"),

@@ -39,6 +39,8 @@ def run_role(tmp_path: Path, role: str, extra: dict[str, Any]) -> subprocess.Com
 BASE = {"stackwright_management_address": "192.0.2.250", "stackwright_api_address": "192.0.2.251",
         "stackwright_region": "RegionOne", "stackwright_internal_endpoint_host": "192.0.2.250",
         "stackwright_public_endpoint_host": "192.0.2.251", "stackwright_ports": catalog.ports(),
+        "stackwright_public_endpoint": "http://192.0.2.251", "stackwright_tls": False,
+        "stackwright_api_bind_addresses": ["192.0.2.250", "192.0.2.251"],
         "stackwright_database_host": "192.0.2.250", "stackwright_keystone_internal_url": "http://192.0.2.250:5000",
         "stackwright_memcached_servers": ["192.0.2.250:11211"]}
 

@@ -50,7 +50,7 @@ CLOUD = {
     "region": "RegionOne", "image_id": "img", "flavor_id": "f1", "flavor_alt_id": "f2",
     "public_network_id": "pub", "public_network_name": "public", "compute_nodes": 1, "timeout": 300,
     "volumes": False, "objects": False, "backups": False, "storage_protocol": "iSCSI", "vendor_name": "Open Source",
-    "network_extensions": ["agent", "router"], "dashboard_url": "", "microversions": {},
+    "network_extensions": ["agent", "router"], "dashboard_url": "", "microversions": {}, "cacert": None,
     "img_file": "/w/tempest-image.img", "img_disk_format": "raw", "img_container_format": "bare",
     "img_properties": "kernel_id:k1,ramdisk_id:r1,os_command_line:console=ttyS0",
 }
@@ -61,6 +61,12 @@ def test_conf_describes_the_cloud():
     conf = configparser.ConfigParser(interpolation=None)
     conf.read_string(text)
     assert conf["identity"]["uri_v3"] == "http://10.43.0.11:5000/v3"
+    # certificates are checked; without TLS there is no CA to name
+    assert conf["identity"]["disable_ssl_certificate_validation"] == "false"
+    assert "ca_certificates_file" not in conf["identity"]
+    with_tls = configparser.ConfigParser(interpolation=None)
+    with_tls.read_string(render_conf({**CLOUD, "auth_url": "https://10.63.0.10:5000/v3", "cacert": "/srv/ha-ca.pem"}))
+    assert with_tls["identity"]["ca_certificates_file"] == "/srv/ha-ca.pem"
     assert conf["compute"]["image_ref"] == "img" and conf["compute"]["flavor_ref_alt"] == "f2"
     assert conf["network"]["public_network_id"] == "pub"
     assert conf["service_available"]["cinder"] == "false" and conf["service_available"]["neutron"] == "true"

@@ -38,7 +38,7 @@ def test_ha_example_is_deployable_and_needs_ceph(tmp_path: Path):
     assert not [p for p in problems if p.severity == "error"]
     _, errors = check(tmp_path, HA.replace("    ceph: true\n", "    ceph: false\n"))
     assert [e for e in errors if "error" in e.split("\n")[0]] == [
-        "inv.yml:25: error: cloud.services.ceph: 3 controllers share Glance's images only through Ceph: with "
+        "inv.yml:30: error: cloud.services.ceph: 3 controllers share Glance's images only through Ceph: with "
         "Glance's file store an image lives on the one controller that took the upload, and the others answer "
         "'no associated data' (Glance's Swift store is not deployable yet)\n"
         "    fix: set `ceph: true` under `services:` and give a node the storage role"]
@@ -139,8 +139,10 @@ CASES = [
      ["10.62.0.12 is already the address of node 'ctl2'"]),
     ("public VIP outside the api network", HA, "public_vip: 10.63.0.10", "public_vip: 10.62.0.9", "error",
      ["10.62.0.9 is outside the api network 'api' (10.63.0.0/24)"]),
-    ("TLS without a name", HA, "  public_fqdn: cloud.ha.stackwright.test\n", "  tls: true\n", "warning",
-     ["TLS certificates need the name clients use"]),
+    ("TLS key without its certificate", HA, "  tls: true\n", "  tls: true\n  tls_key: public.key\n", "error",
+     ["cloud.tls_certificate: the certificate and its key go together"]),
+    ("TLS file without TLS", HA, "  tls: true\n", "  tls: false\n  tls_ca: ca.pem\n", "error",
+     ["cloud.tls_ca: is set but `tls:` is not true, so nothing would use it"]),
     ("two admin networks", FUEL, "  - name: management\n    role: management\n",
      "  - name: admin2\n    role: admin\n    cidr: 10.21.0.0/24\n  - name: management\n    role: management\n",
      "error", ["only one admin network is supported"]),
