@@ -9,8 +9,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import click
+from rich.table import Table
 
-from .. import catalog, credentials, orchestrate
+from .. import catalog, credentials, health, orchestrate
 from .. import secrets as secrets_mod
 from ..lab import adapt
 from ..main import (
@@ -103,6 +104,8 @@ def deploy(app: App, inventory: Path, private_key: Path | None, vault_password_f
             app.console.print(f"phases {tags} of cloud {inv.cloud.name!r} done in {result.seconds:.0f}s.")
             return
         _credentials(app, inv, inventory, values, result.seconds)
+        if catalog.ha_controllers(inv):
+            _clusters(app, inv, inventory, private_key, known_hosts)
 
 
 def _credentials(app: App, inv: Inventory, inventory: Path, values: Mapping[str, str],
@@ -112,3 +115,19 @@ def _credentials(app: App, inv: Inventory, inventory: Path, values: Mapping[str,
     app.console.print(f"{done}credentials: {clouds} (cloud {inv.cloud.name!r}) and {rc}, both mode 0600\n"
                       f"try: OS_CLIENT_CONFIG_FILE={clouds} OS_CLOUD={inv.cloud.name} openstack token issue")
 
+
+def _clusters(app: App, inv: Inventory, inventory: Path, private_key: Path | None, known_hosts: Path | None) -> None:
+    """Several controllers: the clusters as the deploy leaves them (check.yml's
+    cluster plays, read as `stackwright check` reads them) - who holds each
+    VIP, Galera's members and states, the brokers, pacemaker's resources
+    and failed actions."""
+    report = health.NodeReport()
+    work = work_dir(inventory, inv.cloud.name)
+    run_playbook("check.yml", inventory_dir=work / "inventory", work=work / "check", console=app.err,
+                 private_key=private_key, known_hosts=known_hosts, tags="cluster", on_event=report.handle)
+    table = Table(title=f"clusters of {inv.cloud.name}")
+    for column in ("area", "item", "status", "detail"):
+        table.add_column(column)
+    for r in health.node_rows(report):
+        table.add_row(r.area, r.item, r.status, r.detail)
+    app.console.print(table)
