@@ -20,6 +20,23 @@ before the event to first answer after it.
   public VIP's holder is the one cut, and "back" means a member of every
   cluster again: pacemaker, Galera (Synced, full size) and RabbitMQ.
 
+- (c) with --database, on a deployed HA cloud: a client on a controller
+  other than the writer inserts a row through the internal VIP every
+  0.05 s (autocommit: each acknowledged insert is a committed row), and
+  the controller whose MariaDB HAProxy writes to is power-cut; the write
+  gap (last acknowledged insert before, first after) and the acknowledged
+  rows missing afterwards (read through the VIP once the writer is
+  fenced) - then the writer is powered on and back in every cluster.
+
+- (d) with --broker, on a deployed HA cloud: a client asks nova-compute
+  for a server's console output every 0.2 s (an RPC call and its reply
+  through RabbitMQ), a controller's broker is killed (SIGKILL to every
+  process of rabbitmq-server.service; systemd starts it again), and a
+  server create is started at once: the RPC gap, whether the create
+  reached ACTIVE and in how long (against one made before the kill), and
+  the seconds until the broker is back in the cluster. Each run kills the
+  next controller's broker.
+
 - (g) with --soak MINUTES instead: nothing is done to the cluster; the VIP
   holder, the corosync membership and the fencing history are read every
   5 s, and every change (a spurious failover) is counted.
@@ -29,8 +46,9 @@ by the pacemaker role, for example the molecule scenario's
 (`cd roles/pacemaker && molecule converge`, inventory
 molecule/inventories/cluster.yml), or a deployed HA lab cloud (--keystone).
 
-Usage (as root): python bench/failover.py INVENTORY [--runs 5] [--keystone]
-Results go to bench/results/failover.json (failover-keystone.json).
+Usage (as root): python bench/failover.py INVENTORY [--runs 5] [--keystone | --database | --broker]
+Results go to bench/results/failover.json (failover-keystone.json,
+failover-database.json, failover-broker.json).
 """
 
 from __future__ import annotations
@@ -39,6 +57,8 @@ import argparse
 import itertools
 import json
 import os
+import secrets
+import shlex
 import ssl
 import statistics
 import subprocess
@@ -129,8 +149,8 @@ class Cluster:
         self.members = [n for n in self.lab.inv.nodes if "controller" in n.roles]
         self.vip, self.every_cluster = vip, every_cluster
 
-    def ssh(self, node_name: str, command: str, check: bool = True) -> str:
-        done = self.answer(node_name, command)
+    def ssh(self, node_name: str, command: str, check: bool = True, stdin: str | None = None) -> str:
+        done = self.answer(node_name, command, stdin)
         if check and done["_event"] != "runner_on_ok":
             raise RuntimeError(f"{node_name}: {command}: {done['stderr'].strip()}")
         return str(done["stdout"]).strip()
@@ -165,11 +185,11 @@ class Cluster:
         rows = [*health.galera_rows(galera), *health.rabbitmq_rows(brokers)]
         return all(r.status == health.OK for r in rows)
 
-    def answer(self, node_name: str, command: str) -> dict[str, Any]:
+    def answer(self, node_name: str, command: str, stdin: str | None = None) -> dict[str, Any]:
         """*command*'s output on the node as check.yml's tasks return it."""
         node = self.lab.inv.node(node_name)
         done = subprocess.run([*self.lab.ssh_args(node), command], capture_output=True, text=True, check=False,
-                              timeout=60)
+                              timeout=60, input=stdin)
         return {"_event": "runner_on_ok" if done.returncode == 0 else "runner_on_failed",
                 "stdout": done.stdout, "stderr": done.stderr}
 
@@ -227,6 +247,185 @@ def one_run(cluster: Cluster, client: Client) -> tuple[float, float, float, bool
     return gap_cut, back, gap_planned, failback
 
 
+# Run on a controller (Debian's python3-pymysql is there for the services),
+# the password on stdin (never on a command line): "writer" prints the host
+# HAProxy sends the internal VIP's database connections to; "insert"
+# INSERTs through the VIP for argv[3] seconds, printing "<id> <time>" for
+# each acknowledged one.  A failed insert is retried with a new id on a new
+# connection 0.05 s later (its row may or may not exist: only acknowledged
+# ones are counted).
+VIP_CLIENT = """
+import sys, time, pymysql
+what, host = sys.argv[1], sys.argv[2]
+password = sys.stdin.readline().strip()
+def connect():
+    return pymysql.connect(host=host, user="bench", password=password, database="stackwright_bench",
+                           autocommit=True, connect_timeout=2, read_timeout=5, write_timeout=5)
+if what == "writer":
+    with connect().cursor() as cur:
+        cur.execute("SELECT @@hostname")
+        print(cur.fetchone()[0].split(".")[0])
+    sys.exit()
+end, n, conn = time.time() + float(sys.argv[3]), 0, None
+while time.time() < end:
+    n += 1
+    try:
+        conn = conn or connect()
+        with conn.cursor() as cur:
+            cur.execute("INSERT INTO acked (id, at) VALUES (%s, %s)", (n, time.time()))
+        print(n, time.time(), flush=True)
+    except pymysql.MySQLError:
+        conn = None
+    time.sleep(0.05)
+"""
+
+
+def vip_client(cluster: Cluster, node_name: str, password: str, *args: str) -> subprocess.Popen[str]:
+    node = cluster.lab.inv.node(node_name)
+    proc = subprocess.Popen([*cluster.lab.ssh_args(node), "python3", "-c", shlex.quote(VIP_CLIENT), *args],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    if proc.stdin is not None:
+        proc.stdin.write(password + "\n")
+        proc.stdin.close()
+    return proc
+
+
+def output(proc: subprocess.Popen[str], timeout: float) -> str:
+    """What a vip_client printed, once it ended (its stdin is closed
+    already: Popen.communicate would try to flush it)."""
+    out = proc.stdout.read() if proc.stdout is not None else ""  # to its end: a full pipe would block it
+    proc.wait(timeout=timeout)
+    return out
+
+
+def database_run(cluster: Cluster, password: str) -> dict[str, Any]:
+    """(c) one power cut of the writer under the inserter; then (f) its
+    return to every cluster."""
+    vip = str(cluster.lab.inv.cloud.internal_vip)
+    via = cluster.members[0].name
+    cluster.ssh(via, "mariadb -e 'DELETE FROM stackwright_bench.acked'")
+    writer = output(vip_client(cluster, via, password, "writer", vip), 60).strip()
+    client = cluster.other(writer)
+    inserter = vip_client(cluster, client, password, "insert", vip, "60")
+    time.sleep(10)
+    event = time.time()
+    cluster.lab.power_off(cluster.lab.inv.node(writer))
+    out = output(inserter, 120)
+    acked = {int(n): float(t) for n, t in (line.split() for line in out.splitlines())}
+    before = [t for t in acked.values() if t <= event]
+    after = [t for t in acked.values() if t > event]
+    gap = (min(after) - max(before)) if before and after else float("nan")
+    cluster.wait("the writer fenced", lambda: f"of {writer} successful" in cluster.ssh(
+        client, f"stonith_admin --history {writer}", check=False), 120)
+    # read on a survivor (Galera certified every acknowledged commit on it)
+    stored = {int(n) for n in cluster.ssh(client, "mariadb -N -B -e 'SELECT id FROM stackwright_bench.acked'").split()}
+    missing = sorted(set(acked) - stored)
+    started = time.monotonic()
+    power_on(cluster.inventory, writer)
+    cluster.wait("the writer back", lambda: cluster.whole(client), 600)
+    return {"writer": writer, "client_on": client, "write_gap_s": round(gap, 2), "acknowledged": len(acked),
+            "acknowledged_missing": len(missing), "back_s": round(time.monotonic() - started, 1)}
+
+
+def database_bench(cluster: Cluster, runs: int) -> dict[str, Any]:
+    """(c) *runs* times, with a database and user of its own (made with
+    root's socket login on a controller, dropped at the end)."""
+    via = cluster.members[0].name
+    password = secrets.token_urlsafe(18)
+    # the password on stdin, never on a command line
+    cluster.ssh(via, "mariadb", stdin="CREATE DATABASE IF NOT EXISTS stackwright_bench;\n"
+                "CREATE TABLE IF NOT EXISTS stackwright_bench.acked (id INT PRIMARY KEY, at DOUBLE);\n"
+                f"CREATE OR REPLACE USER 'bench'@'%' IDENTIFIED BY '{password}';\n"
+                "GRANT ALL ON stackwright_bench.* TO 'bench'@'%';\n")
+    done = []
+    try:
+        for run in range(runs):
+            done.append(database_run(cluster, password))
+            print(f"run {run + 1}: {done[-1]}", flush=True)
+            time.sleep(10)
+    finally:
+        cluster.ssh(cluster.members[-1].name, "mariadb", check=False,
+                    stdin="DROP USER IF EXISTS 'bench'@'%';\nDROP DATABASE IF EXISTS stackwright_bench;\n")
+    return {"runs": runs, "insert_interval_s": 0.05, "write_gap_s": figures([r["write_gap_s"] for r in done]),
+            "acknowledged_missing": sum(r["acknowledged_missing"] for r in done),
+            "acknowledged": sum(r["acknowledged"] for r in done),
+            "power_on_to_every_cluster_s": figures([r["back_s"] for r in done]), "each": done}
+
+
+def console_output(conn: Any, server: Any) -> Callable[[], bool]:
+    """An RPC round trip: nova-api asks the server's nova-compute (call, not
+    cast) for its console, through the brokers."""
+    def probe() -> bool:
+        try:
+            conn.compute.get_server_console_output(server, length=1)
+        except Exception:  # any failure is a failed probe
+            return False
+        return True
+    return probe
+
+
+def created(conn: Any, name: str, timeout: float = 600) -> float:
+    """Seconds from the create call to ACTIVE (the server is deleted
+    after); NaN when it errored or did not get there in time."""
+    image = conn.image.find_image("stackwright-testguest")
+    flavor = conn.compute.find_flavor("m1.nano")
+    net = conn.network.find_network("demo-net")
+    started = time.monotonic()
+    server = conn.compute.create_server(name=name, image_id=image.id, flavor_id=flavor.id,
+                                        networks=[{"uuid": net.id}])
+    try:
+        conn.compute.wait_for_server(server, status="ACTIVE", failures=["ERROR"], interval=1, wait=timeout)
+        return time.monotonic() - started
+    except Exception:  # ERROR or a timeout: counted as failed
+        return float("nan")
+    finally:
+        conn.compute.delete_server(server, ignore_missing=True)
+
+
+def broker_run(cluster: Cluster, conn: Any, client: Client, victim: str, run: int) -> dict[str, Any]:
+    """One broker kill, a server create started right after it."""
+    via = cluster.other(victim)
+    cluster.wait("RPC answers", lambda: client.answers and client.answers[-1] > time.monotonic() - 2, 120)
+    event = time.monotonic()
+    cluster.ssh(victim, "systemctl kill --signal=KILL rabbitmq-server.service")
+    seconds = created(conn, f"bench-broker-{run}")
+    cluster.wait("RPC answers again", lambda: any(t > event for t in client.answers), 300)
+    cluster.wait("the broker back in the cluster", lambda: cluster.whole(via), 600)
+    return {"broker": victim, "rpc_gap_s": round(client.gap(event), 2), "create_to_active_s": round(seconds, 1),
+            "broker_back_s": round(time.monotonic() - event, 1)}
+
+
+def broker_bench(cluster: Cluster, inventory: Path, runs: int) -> dict[str, Any]:
+    """(d) *runs* broker kills under the console-output client, a server
+    create started right after each."""
+    password = read_secrets(inventory.with_name(f"{inventory.stem}.secrets.yml"))["keystone_admin_password"]
+    _cloud, conn = credentials.connect(cluster.lab.inv, password, inventory)
+    _cloud, probe_conn = credentials.connect(cluster.lab.inv, password, inventory)  # its own, for the thread
+    baseline = created(conn, "bench-broker-baseline")
+    target = conn.compute.create_server(
+        name="bench-broker-rpc", image_id=conn.image.find_image("stackwright-testguest").id,
+        flavor_id=conn.compute.find_flavor("m1.nano").id,
+        networks=[{"uuid": conn.network.find_network("demo-net").id}])
+    conn.compute.wait_for_server(target, status="ACTIVE", failures=["ERROR"], interval=1, wait=600)
+    client = Client(console_output(probe_conn, target))
+    client.start()
+    done = []
+    try:
+        for run in range(runs):
+            done.append(broker_run(cluster, conn, client, cluster.members[run % len(cluster.members)].name, run))
+            print(f"run {run + 1}: {done[-1]}", flush=True)
+            time.sleep(10)
+    finally:
+        client.stop.set()
+        conn.compute.delete_server(target, ignore_missing=True)
+    creates = [r["create_to_active_s"] for r in done]
+    return {"runs": runs, "client_interval_s": client.interval, "rpc_gap_s": figures([r["rpc_gap_s"] for r in done]),
+            "creates_active": sum(1 for c in creates if c == c), "creates": runs,
+            "create_to_active_s": figures([c for c in creates if c == c] or [float("nan")]),
+            "create_to_active_before_s": round(baseline, 1),
+            "broker_back_s": figures([r["broker_back_s"] for r in done]), "each": done}
+
+
 def soak(cluster: Cluster, client: Client, minutes: float) -> dict[str, Any]:
     """(g): watch an idle cluster; count VIP moves, membership changes and
     fencing, and the longest gap the client saw."""
@@ -257,7 +456,21 @@ def main() -> None:
     parser.add_argument("--soak", type=float, metavar="MINUTES", help="watch the idle cluster instead (g)")
     parser.add_argument("--keystone", action="store_true",
                         help="a deployed HA cloud: tokens through the public VIP, back in every cluster")
+    parser.add_argument("--database", action="store_true",
+                        help="a deployed HA cloud: (c) the database writer power-cut under inserts")
+    parser.add_argument("--broker", action="store_true",
+                        help="a deployed HA cloud: (d) a broker killed, RPC gap, a server create right after")
     args = parser.parse_args()
+    if args.database or args.broker:
+        cluster = Cluster(args.inventory.resolve(), "vip-internal", every_cluster=True)
+        result = {"inventory": args.inventory.name, "load_1min": os.getloadavg()[0],
+                  **(database_bench(cluster, args.runs) if args.database
+                     else broker_bench(cluster, args.inventory.resolve(), args.runs))}
+        (REPO / "bench" / "results").mkdir(exist_ok=True)
+        name = "failover-database.json" if args.database else "failover-broker.json"
+        (REPO / "bench" / "results" / name).write_text(json.dumps(result, indent=2) + "\n")
+        print(json.dumps(result, indent=2))
+        return
     if args.keystone:
         cluster = Cluster(args.inventory.resolve(), "vip-public", every_cluster=True)
         secrets = args.inventory.resolve().with_name(f"{args.inventory.stem}.secrets.yml")
