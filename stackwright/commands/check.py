@@ -13,6 +13,16 @@ from .. import credentials, health, main
 STYLE = {health.OK: "green", health.WARNING: "yellow", health.FAILED: "bold red"}
 
 
+def rows_table(title: str, rows: list[health.Row]) -> Table:
+    """Health rows as check shows them (the deploy's cluster summary too)."""
+    table = Table(title=title)
+    for column in ("area", "item", "status", "detail"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r.area, r.item, f"[{STYLE[r.status]}]{r.status}[/]", r.detail)
+    return table
+
+
 @click.command()
 @main.inventory_argument
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
@@ -39,12 +49,7 @@ def check(app: main.App, inventory: Path, fmt: str, private_key: Path | None, va
     if fmt == "json":
         click.echo(health.as_json(rows))
     else:
-        table = Table(title=f"check {inv.cloud.name}")
-        for column in ("area", "item", "status", "detail"):
-            table.add_column(column)
-        for r in rows:
-            table.add_row(r.area, r.item, f"[{STYLE[r.status]}]{r.status}[/]", r.detail)
-        app.console.print(table)
+        app.console.print(rows_table(f"check {inv.cloud.name}", rows))
         overall = health.worst(rows)
         app.console.print(f"cloud {inv.cloud.name!r}: {overall}", style=STYLE[overall])
     if health.worst(rows) == health.FAILED:

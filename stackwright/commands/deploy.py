@@ -9,7 +9,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import click
-from rich.table import Table
 
 from .. import catalog, credentials, health, orchestrate
 from .. import secrets as secrets_mod
@@ -29,6 +28,7 @@ from ..model import Inventory
 from ..paths import data_dir, secrets_file, work_dir
 from ..render import render
 from ..runner import run_playbook, summary_table
+from .check import rows_table
 
 
 def _phases(value: str | None) -> str | None:
@@ -125,9 +125,4 @@ def _clusters(app: App, inv: Inventory, inventory: Path, private_key: Path | Non
     work = work_dir(inventory, inv.cloud.name)
     run_playbook("check.yml", inventory_dir=work / "inventory", work=work / "check", console=app.err,
                  private_key=private_key, known_hosts=known_hosts, tags="cluster", on_event=report.handle)
-    table = Table(title=f"clusters of {inv.cloud.name}")
-    for column in ("area", "item", "status", "detail"):
-        table.add_column(column)
-    for r in health.node_rows(report):
-        table.add_row(r.area, r.item, r.status, r.detail)
-    app.console.print(table)
+    app.console.print(rows_table(f"clusters of {inv.cloud.name}", list(health.node_rows(report))))

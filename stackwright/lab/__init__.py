@@ -232,7 +232,6 @@ class Lab:
         self._dark(node)
         os.kill(init, signal.SIGKILL)
         stop(pidfile, timeout=10)  # nspawn itself, once its container is gone
-        self._dark(node)  # what came up in between (nothing should)
         return True
 
     def init_pid(self, node: Node) -> int | None:

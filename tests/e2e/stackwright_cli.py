@@ -4,6 +4,7 @@ a timeout fails the test with the command's output."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -17,6 +18,13 @@ from stackwright.secrets import read as read_secrets
 
 # every command's output in this test session, for the secret scans
 OUTPUTS: list[str] = []
+
+
+def opt_in_lab(variable: str, reason: str) -> list[Any]:
+    """The marks of a long lab test that runs only when *variable* is set
+    (its make target sets it), as root."""
+    return [pytest.mark.lab, pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root"),
+            pytest.mark.skipif(not os.environ.get(variable), reason=reason)]
 
 
 def _tail(output: str | bytes | None, lines: int = 60) -> str:

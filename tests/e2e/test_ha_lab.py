@@ -29,7 +29,6 @@ Timings are printed, not asserted.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import time
@@ -38,7 +37,15 @@ from typing import Any
 
 import pytest
 import requests
-from stackwright_cli import assert_listeners, cloud_secrets_leaked, lab_copy, listening, network_report, sw
+from stackwright_cli import (
+    assert_listeners,
+    cloud_secrets_leaked,
+    lab_copy,
+    listening,
+    network_report,
+    opt_in_lab,
+    sw,
+)
 
 # the failover bench's client: the test and the bench measure alike
 from bench.failover import Client, keystone_token
@@ -48,12 +55,7 @@ from stackwright.loader import load
 from stackwright.migrate import wait
 from stackwright.secrets import read as read_secrets
 
-pytestmark = [
-    pytest.mark.lab,
-    pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root"),
-    pytest.mark.skipif(not os.environ.get("STACKWRIGHT_HA_TEST"),
-                       reason="half an hour on this 2-core machine: `make ha-test` runs it"),
-]
+pytestmark = opt_in_lab("STACKWRIGHT_HA_TEST", "half an hour on this 2-core machine: `make ha-test` runs it")
 
 INVENTORY = Path(__file__).resolve().parents[2] / "inventories" / "ha.yml"
 CONTROLLERS = ("ctl1", "ctl2", "ctl3")

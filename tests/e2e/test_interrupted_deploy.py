@@ -31,17 +31,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from stackwright_cli import lab_copy, last_deploy, network_report, sw
+from stackwright_cli import lab_copy, last_deploy, network_report, opt_in_lab, sw
 
 from stackwright.lab import Lab
 from stackwright.loader import load
 
-pytestmark = [
-    pytest.mark.lab,
-    pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root"),
-    pytest.mark.skipif(not os.environ.get("STACKWRIGHT_INTERRUPT_TEST"),
-                       reason="about 30 min: `make interrupt-test` runs it"),
-]
+pytestmark = opt_in_lab("STACKWRIGHT_INTERRUPT_TEST", "about 30 min: `make interrupt-test` runs it")
 
 INVENTORY = Path(__file__).resolve().parents[2] / "inventories" / "aio.yml"
 
