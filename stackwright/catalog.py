@@ -182,6 +182,16 @@ def ha_controllers(inv: Inventory) -> list[str]:
     return [n.name for n in inv.nodes_with_role("controller")]
 
 
+def haproxy_nodes(inv: Inventory) -> list[str]:
+    """Where HAProxy runs: on the controllers holding the VIPs (pacemaker
+    runs it there), and on a lone controller when TLS is on (systemd runs
+    it: it terminates TLS on the controller's API address, in front of
+    APIs that then listen on management only)."""
+    if members := ha_controllers(inv):
+        return members
+    return [n.name for n in inv.nodes_with_role("controller")] if inv.cloud.tls else []
+
+
 def _no_storage_node(inv: Inventory) -> str | None:
     if inv.nodes_with_role("storage"):
         return None
@@ -219,9 +229,10 @@ SERVICES: tuple[Service, ...] = (
             members=_ovs_nodes),
     Service("chrony", "time", "chrony", ("chrony",), packages=Packages(("chrony",)), runs_on=NODE_ROLES),
     # HAProxy in front of every API, on the VIPs: configured first, then
-    # pacemaker runs it (a clone on every member) with the VIPs
+    # pacemaker runs it (a clone on every member) with the VIPs; or, with TLS
+    # on one controller, in front of its public APIs, run by systemd
     Service("haproxy", "cluster", "haproxy", ("haproxy",), packages=Packages(("haproxy",)),
-            members=ha_controllers, listeners=(Listener("haproxy_stats", 1936),)),
+            members=haproxy_nodes, listeners=(Listener("haproxy_stats", 1936),)),
     # The cluster stack holding the VIPs: corosync (knet) and pacemaker, with
     # pcs for the operator (its daemon, pcsd, stays off: the role writes
     # corosync.conf itself, so nothing listens on 2224), the agents of the
@@ -419,8 +430,12 @@ def ports() -> dict[str, int]:
 
 def public_ports(inv: Inventory) -> dict[str, int]:
     """The listeners users reach on the API network, of the services this
-    inventory gets: nothing else may answer there."""
-    return {lis.name: lis.port for s in deployable() if not s.left_out(inv) for lis in s.listeners if lis.public}
+    inventory gets: nothing else may answer there (with TLS, HAProxy serves
+    the dashboard on 443 and redirects its port 80 there)."""
+    out = {lis.name: lis.port for s in deployable() if not s.left_out(inv) for lis in s.listeners if lis.public}
+    if inv.cloud.tls and "horizon" in out:
+        out["horizon_https"] = 443
+    return out
 
 
 def shared_values(inv: Inventory) -> dict[str, object]:
@@ -460,14 +475,17 @@ def frontends(inv: Inventory) -> list[dict[str, object]]:
     """What HAProxy serves on the VIPs: every API of this inventory's
     services, its health check, whether it answers on the public VIP too,
     and its backends (each node of the service on its management address).
-    Empty without HAProxy (no VIP)."""
+    On a lone controller with TLS only the public APIs (on its API address;
+    the services reach each other on management directly).  Empty without
+    HAProxy."""
     out: list[dict[str, object]] = []
     if not service("haproxy").hosts(inv):
         return out
+    public_only = not ha_controllers(inv)
     for s in deployable():
         hosts = s.hosts(inv)
         for lis in s.listeners:
-            if lis.proxied and hosts:
+            if lis.proxied and hosts and (lis.public or not public_only):
                 out.append({"name": lis.name, "port": lis.port, "health": lis.health, "public": lis.public,
                             "check_port": lis.check_port,
                             "backends": [{"name": h, "address": str(inv.address(inv.node(h), "management"))}
@@ -539,9 +557,14 @@ def problems(inv: Inventory) -> Iterator[Problem]:
         if getattr(inv.cloud, name) is not None and len(controllers) == 1:
             yield Problem(("cloud", name), "a virtual IP needs the high-availability stack (pacemaker), which is "
                           "not deployable yet: nothing would hold the address", f"remove `{name}:`", not_yet=True)
-    if inv.cloud.tls and not ha_controllers(inv):
-        yield Problem(("cloud", "tls"), "TLS with one controller is not deployable yet: HAProxy, which terminates "
-                      "it, runs only on several controllers holding the VIPs", "remove `tls: true`", not_yet=True)
+    if inv.cloud.tls and len(controllers) == 1 and not ha_controllers(inv):
+        controller = controllers[0]
+        if inv.address(controller, "api") in (None, inv.address(controller, "management")):
+            yield Problem(("cloud", "tls"), f"TLS with one controller needs an address of {controller.name} on "
+                          "the API network, apart from its management address: HAProxy terminates TLS on the "
+                          "API address while the APIs listen on management only (on one address both would "
+                          "take the same ports)", f"give {controller.name} an address on the network with "
+                          "`role: api`, or remove `tls: true`")
     external = [(i, n) for i, n in enumerate(inv.networks) if n.role == "external"]
     if not any(n.floating_range for _, n in external):
         yield Problem(("networks", external[0][0]) if external else ("networks",),

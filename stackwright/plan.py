@@ -157,7 +157,8 @@ def build(inv: Inventory) -> dict[str, Any]:
     totals = {role: len(inv.nodes_with_role(role)) for role in ("controller", "network", "compute", "storage")}
     return {
         "cloud": inv.cloud.name,
-        "endpoints": {"internal": inv.internal_endpoint_host(), "public": inv.public_endpoint_host()},
+        "endpoints": {"internal": inv.internal_endpoint_host(), "public": inv.public_endpoint_host(),
+                      "tls": inv.cloud.tls},
         "ovs_datapath": inv.cloud.ovs_datapath,
         "kernel_bonding": inv.cloud.kernel_bonding,
         "hypervisor": inv.cloud.hypervisor,

@@ -58,7 +58,9 @@ def _text(data: dict[str, Any]) -> list[Any]:
     """The plan as the terminal shows it: a tree per node, what is left out,
     the nodes per role."""
     out: list[Any] = [f"cloud {data['cloud']}: internal endpoints on {data['endpoints']['internal']}, "
-                      f"public on {data['endpoints']['public']}; OVS datapath {data['ovs_datapath']}, "
+                      f"public on {data['endpoints']['public']}"
+                      f"{' (HTTPS: HAProxy terminates TLS)' if data['endpoints']['tls'] else ''}; "
+                      f"OVS datapath {data['ovs_datapath']}, "
                       f"hypervisor {data['hypervisor']}"]
     for node in data["nodes"]:
         tree = Tree(f"[bold]{node['name']}[/bold] ({', '.join(node['roles'])}) - ssh {node['ssh']}"

@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from stackwright_cli import lab_copy, last_deploy, network_report, on_every_address, secret_values, secrets_leaked, sw
 
-from stackwright import catalog
+from stackwright import catalog, credentials
 from stackwright.fastpath import phase_order
 from stackwright.lab import Lab, alive, proxy_dir, segments
 from stackwright.loader import load
@@ -43,11 +44,36 @@ PHASES = phase_order(INVENTORY.parents[1] / "playbooks" / "site.yml")
 ARTIFACTS = Path(os.environ.get("STACKWRIGHT_TEST_ARTIFACTS", "test-artifacts")).resolve()
 
 
-def horizon_login(url: str, user: str, password: str, screenshot: Path, pages: dict[str, str] | None = None) -> Path:
+def spki_pin(host: str, port: int, cacert: str) -> str:
+    """The public key of the certificate *host* serves, as Chromium pins it
+    (base64 of the SHA-256 of its SubjectPublicKeyInfo), once the
+    certificate has been checked against the cloud's CA."""
+    import base64
+    import hashlib
+    import socket
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    context = ssl.create_default_context(cafile=cacert)
+    with socket.create_connection((host, port), timeout=10) as raw, \
+            context.wrap_socket(raw, server_hostname=host) as tls:
+        der = tls.getpeercert(binary_form=True)
+    assert der, "no certificate"
+    spki = x509.load_der_x509_certificate(der).public_key().public_bytes(Encoding.DER,
+                                                                        PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(hashlib.sha256(spki).digest()).decode()
+
+
+def horizon_login(url: str, user: str, password: str, screenshot: Path, pages: dict[str, str] | None = None,
+                  pin: str | None = None) -> Path:
     """Log into Horizon with headless Chromium (Debian's chromium and
     chromium-driver); wait for the project overview; keep a screenshot.
     Then open each of *pages* (path: a word its page header must hold),
-    keeping a screenshot of each beside the first."""
+    keeping a screenshot of each beside the first.  *pin*: the one public
+    key Chromium accepts besides its own CAs' (the cloud's CA is not one of
+    them; see spki_pin)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
@@ -59,6 +85,8 @@ def horizon_login(url: str, user: str, password: str, screenshot: Path, pages: d
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--window-size=1280,900", "--no-proxy-server"):
         options.add_argument(arg)
+    if pin:
+        options.add_argument(f"--ignore-certificate-errors-spki-list={pin}")
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     screenshot.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -212,7 +240,7 @@ def test_lab_deploy_verify_and_idempotence(lab_inventory: Path):
     for service, port, path in (("keystone", 5000, "/v3"), ("placement", 8778, ""), ("glance", 9292, ""),
                                 ("nova", 8774, "/v2.1"), ("neutron", 9696, ""),
                                 ("cinder", 8776, "/v3/%(project_id)s")):
-        assert urls[(service, "public")] == f"http://10.63.0.11:{port}{path}"  # API network
+        assert urls[(service, "public")] == f"https://10.63.0.11:{port}{path}"  # API network, TLS
         assert urls[(service, "internal")] == f"http://10.62.0.11:{port}{path}"  # management network
         assert urls[(service, "admin")] == f"http://10.62.0.11:{port}{path}"
 
@@ -283,18 +311,30 @@ def test_lab_deploy_verify_and_idempotence(lab_inventory: Path):
     assert wildcard == [], wildcard
     udp = {line.split()[3] for line in lab_run(lab, node, "ss", "-Hlun").splitlines()}
     assert udp == {"10.62.0.11:123"}, udp
-    # Horizon (Apache) on the management and API addresses, nowhere else
+    # TLS: on the API address only HAProxy answers (the dashboard on 443,
+    # its port 80 redirecting, every API over HTTPS); Apache and the APIs
+    # listen on management behind it
+    public = set(catalog.public_ports(load(lab_inventory)).values())
+    assert {a for a in local if a.startswith("10.63.0.11:")} == {f"10.63.0.11:{p}" for p in public}
     assert {a for a in local if a.endswith(":80")} == {"10.62.0.11:80", "10.63.0.11:80"}
-    # libvirt: TLS on management for live migration, no TCP listener; noVNC
-    # proxy on the public endpoint's address only
+    assert {a for a in local if a.endswith(":443")} == {"10.63.0.11:443"}
+    assert {a for a in local if a.endswith(":5000")} == {"10.62.0.11:5000", "10.63.0.11:5000"}
+    cacert = credentials.ca_file(load(lab_inventory), lab_inventory)
+    version = requests.get("https://10.63.0.11:5000/v3", verify=cacert, timeout=10).json()["version"]
+    assert version["links"][0]["href"].startswith("https://10.63.0.11:5000/"), version
+    with pytest.raises(requests.ConnectionError):
+        requests.get("http://10.63.0.11:5000/v3", timeout=10)
+    redirect = requests.get("http://10.63.0.11/", allow_redirects=False, timeout=10)
+    assert redirect.status_code == 301 and redirect.headers["Location"].startswith("https://10.63.0.11/")
+    # libvirt: TLS on management for live migration, no TCP listener; the
+    # noVNC proxy on management behind HAProxy
     assert {a for a in local if a.endswith((":16514", ":16509"))} == {"10.62.0.11:16514"}
-    assert {a for a in local if a.endswith(":6080")} == {"10.63.0.11:6080"}
+    assert {a for a in local if a.endswith(":6080")} == {"10.62.0.11:6080", "10.63.0.11:6080"}
     assert lab_run(lab, node, "virsh", "-c", "qemu+tls://10.62.0.11/system", "hostname").startswith("aio1")
     # From outside, on the API network: only the catalog's public endpoints
     # (and the lab node's own sshd, which Stackwright does not manage) answer
     # on the node's API address; the management address is out of reach
     seen = open_ports_from(lab, "api", ["10.63.0.11", "10.62.0.11"])
-    public = set(catalog.public_ports(load(lab_inventory)).values())
     assert seen["10.63.0.11"] == public | {22}, sorted(seen["10.63.0.11"])
     assert seen["10.62.0.11"] == set(), "the management address answers from the API network"
     # ... and on the external network nothing answers on the router's gateway
@@ -310,8 +350,8 @@ def test_lab_deploy_verify_and_idempotence(lab_inventory: Path):
     # Horizon in a real browser: log in, land on the overview page
     start = time.monotonic()
     # Heat's panels (heat-dashboard) and the volume backups panel answer
-    shot = horizon_login("http://10.63.0.11/", "admin", cloud_secrets["keystone_admin_password"],
-                         ARTIFACTS / "horizon-overview.png",
+    shot = horizon_login("https://10.63.0.11/", "admin", cloud_secrets["keystone_admin_password"],
+                         ARTIFACTS / "horizon-overview.png", pin=spki_pin("10.63.0.11", 443, cacert),
                          pages={"project/stacks/": "Stacks", "project/backups/": "Backups"})
     timings["horizon login"] = time.monotonic() - start
     assert shot.stat().st_size > 10000

@@ -43,9 +43,6 @@ NOT_YET = [
      "keeps its backups in Ceph, which this cloud does not run (its Swift driver, the other store, is not "
      "deployable yet)\n"
      "    fix: give the cloud what it lacks, or remove `cinder_backup: true`"),
-    ("tls", "  release: zed\n", "  release: zed\n  tls: true\n  public_fqdn: cloud.example.org\n",
-     "inv.yml:{line}: error: cloud.tls: TLS with one controller is not deployable yet: HAProxy, which "
-     "terminates it, runs only on several controllers holding the VIPs\n    fix: remove `tls: true`"),
     ("vip with one controller", "  release: zed\n", "  release: zed\n  internal_vip: 10.42.0.10\n",
      "inv.yml:{line}: error: cloud.internal_vip: a virtual IP needs the high-availability stack (pacemaker), which "
      "is not deployable yet: nothing would hold the address\n    fix: remove `internal_vip:`"),
@@ -205,17 +202,43 @@ def test_catalog_groups_are_ansible_group_names():
             assert f"    {svc.group}:\n" not in text
 
 
-def test_haproxy_fronts_every_api_and_the_database_only_with_vips():
-    """Without a VIP there is no HAProxy and nothing to front; with the HA
+def test_haproxy_fronts_every_api_and_the_database_only_with_vips(tmp_path):
+    """Without a VIP (and without TLS) there is no HAProxy and nothing to front; with the HA
     inventory every API is a frontend on the controllers' management
     addresses, the database one as TCP checked on Galera's Synced check."""
-    assert catalog.frontends(load(INVENTORIES / "aio.yml")) == []
+    plain = tmp_path / "plain.yml"
+    plain.write_text(AIO.replace("  tls: true\n", "", 1))
+    assert catalog.frontends(load(plain)) == [] and catalog.service("haproxy").hosts(load(plain)) == []
     fronts = {f["name"]: f for f in catalog.frontends(load(INVENTORIES / "ha.yml", preview=True))}
     assert {"keystone", "glance", "nova_api", "nova_metadata", "neutron", "horizon", "mariadb"} <= set(fronts)
     assert "rabbitmq" not in fronts and "memcached" not in fronts
     assert fronts["mariadb"]["check_port"] == 9200 and not fronts["mariadb"]["public"]
     assert fronts["keystone"]["public"] and fronts["nova_metadata"]["public"] is False
     assert [b["address"] for b in fronts["keystone"]["backends"]] == ["10.62.0.11", "10.62.0.12", "10.62.0.13"]
+
+
+def test_tls_on_one_controller_puts_haproxy_in_front_of_its_public_apis(tmp_path):
+    """TLS on a lone controller: HAProxy (no pacemaker) serves the public
+    APIs only, the dashboard on 443 too, the APIs on management behind it;
+    refused when the controller has no API address of its own to serve on."""
+    path = tmp_path / "inv.yml"
+    assert "\n  tls: true\n" in AIO  # the aio example has it
+    path.write_text(AIO)
+    inv = load(path)
+    assert catalog.service("haproxy").hosts(inv) == ["aio1"] and catalog.service("pacemaker").hosts(inv) == []
+    fronts = {f["name"]: f for f in catalog.frontends(inv)}
+    assert all(f["public"] for f in fronts.values()) and {"keystone", "nova_novncproxy", "horizon"} <= set(fronts)
+    assert "mariadb" not in fronts and "nova_metadata" not in fronts
+    assert [b["address"] for b in fronts["keystone"]["backends"]] == ["10.42.0.11"]
+    assert catalog.public_ports(inv)["horizon_https"] == 443
+    assert catalog.shared_values(inv)["public_endpoint"] == "https://10.43.0.11"
+    assert _problems(tmp_path, path.read_text()) == []
+    # management and API on one address: HAProxy and the APIs would take the same ports
+    one = path.read_text().replace("      api:      {interface: eth0, address: 10.43.0.11}\n", "")
+    assert one != path.read_text()
+    found = _problems(tmp_path, one)
+    assert any(p.startswith("inv.yml:") and "error: cloud.tls: TLS with one controller needs an address of aio1 "
+               "on the API network" in p for p in found), found
 
 
 def test_reports_name_only_what_verify_and_check_read():

@@ -93,7 +93,7 @@ def test_ha_plan_shows_the_cluster():
     result = invoke("plan", "--format", "json", str(INVENTORIES / "ha.yml"))
     assert result.exit_code == 0, result.output
     plan = json.loads(result.output[result.output.index("{"):])
-    assert plan["endpoints"] == {"internal": "10.62.0.10", "public": "10.63.0.10"}
+    assert plan["endpoints"] == {"internal": "10.62.0.10", "public": "10.63.0.10", "tls": True}
     assert {"haproxy", "corosync", "pacemaker", "cinder-api", "neutron-l3-agent"} <= set(node(plan, "ctl2")["services"])
     assert not {"haproxy", "pacemaker", "mariadb"} & set(node(plan, "cmp1")["services"])
     assert plan["left_out"] == {}
