@@ -15,6 +15,11 @@ nodes that are also Ceph's storage nodes, every node with a simulated BMC):
   through its BMC, and `verify` passes with one controller down;
 - the node powered on through its BMC rejoins every cluster without an
   operator (`check` passes again);
+- a server's day-2 moves between the two compute nodes, each observed
+  from outside (its uptime, its disk marker, ping through its floating IP):
+  a live migration, a cold migration back, and the power cut of its node
+  with `node evacuate --fence` (rebuilt on the other one from its disk in
+  Ceph); the node powered on is back in service (`node enable`);
 - a second deploy changes nothing;
 - MariaDB stopped on every controller, a commit made after the first one
   stopped: `recover database --from` that member is refused naming the
@@ -23,12 +28,15 @@ nodes that are also Ceph's storage nodes, every node with a simulated BMC):
 - no secret anywhere it must not be.
 
 Uses its own copy of the HA inventory (cloud `e2eha`, other subnets).
-Timings are printed, not asserted.
+Timings are printed, not asserted.  CI runs it: it covers what the multinode
+test did there (several nodes, migrations, evacuation, the secret scan);
+`make multinode-test` runs that one.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import time
@@ -37,25 +45,29 @@ from typing import Any
 
 import pytest
 import requests
+from day2_moves import back_in_service, evacuate, live_then_cold, watched
 from stackwright_cli import (
     assert_listeners,
     cloud_secrets_leaked,
     lab_copy,
     listening,
     network_report,
-    opt_in_lab,
     sw,
 )
 
 # the failover bench's client: the test and the bench measure alike
 from bench.failover import Client, keystone_token
 from stackwright import credentials
+from stackwright.guest import pingable
 from stackwright.lab import Lab
 from stackwright.loader import load
-from stackwright.migrate import wait
+from stackwright.migrate import MICROVERSION, wait
 from stackwright.secrets import read as read_secrets
 
-pytestmark = opt_in_lab("STACKWRIGHT_HA_TEST", "half an hour on this 2-core machine: `make ha-test` runs it")
+pytestmark = [
+    pytest.mark.lab,
+    pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root"),
+]
 
 INVENTORY = Path(__file__).resolve().parents[2] / "inventories" / "ha.yml"
 CONTROLLERS = ("ctl1", "ctl2", "ctl3")
@@ -180,6 +192,18 @@ def test_ha_deploy_failover_and_recovery(ha_lab: Path):
     start = time.monotonic()
     wait("every cluster whole again", lambda: cluster_whole(check_rows(path)[1]), 900, 10)
     timings[f"{victim} back in every cluster"] = time.monotonic() - start
+
+    # a server's day-2 moves.  It starts on cmp2: cmp1 holds Ceph's only
+    # monitor (two storage nodes get one), so its power cut would stop
+    # Ceph, and the evacuated server's disk with it.
+    _cloud, conn = credentials.connect(inv, password, ha_lab)
+    conn.compute.default_microversion = MICROVERSION
+    with pingable(conn, "day2", "cmp2") as (server, fip):
+        mark, pinger = watched(conn, server, fip.floating_ip_address)
+        live_then_cold(path, conn, server, pinger, "cmp1", "cmp2", timings)
+        evacuate(path, conn, server, pinger, mark, "cmp2", "cmp1", timings)
+        back_in_service(path, conn, "cmp2", ["cmp1", "cmp2"], timings)
+        pinger.stop.set()
 
     # neither the power cut nor its repair left a deploy anything to do
     start = time.monotonic()
