@@ -156,12 +156,21 @@ def runs_neutron_agent(inv: Inventory, node: Node) -> bool:
 
 def ceph_nodes(inv: Inventory) -> tuple[list[str], list[str]]:
     """(monitors, OSD nodes) of the cloud's Ceph cluster: OSDs on every
-    storage node, monitors (with managers) on the first one or, from three
-    storage nodes on, the first three.  Empty without services.ceph."""
+    storage node, monitors (with managers) on the first three storage nodes;
+    with fewer storage nodes, on the first three controllers when there are
+    three (an HA cloud: a lone monitor on a storage node would stop every
+    image, volume and instance disk when that node dies; three monitors
+    keep a quorum through the loss of any one), else on the first storage
+    node.  Empty without services.ceph."""
     if not inv.cloud.services.ceph:
         return [], []
     osds = sorted(n.name for n in inv.nodes_with_role("storage"))
-    return osds[: 3 if len(osds) >= 3 else 1], osds
+    if len(osds) >= 3:
+        return osds[:3], osds
+    controllers = [n.name for n in inv.nodes_with_role("controller")]
+    if len(controllers) >= 3:
+        return controllers[:3], osds
+    return osds[:1], osds
 
 
 def _ovs_nodes(inv: Inventory) -> list[str]:

@@ -193,9 +193,9 @@ def test_ha_deploy_failover_and_recovery(ha_lab: Path):
     wait("every cluster whole again", lambda: cluster_whole(check_rows(path)[1]), 900, 10)
     timings[f"{victim} back in every cluster"] = time.monotonic() - start
 
-    # a server's day-2 moves.  It starts on cmp2: cmp1 holds Ceph's only
-    # monitor (two storage nodes get one), so its power cut would stop
-    # Ceph, and the evacuated server's disk with it.
+    # a server's day-2 moves: its disk stays in Ceph, whose monitors run on
+    # the controllers (and keep their quorum through the power cut of a
+    # compute node, which is one of Ceph's two OSD nodes)
     _cloud, conn = credentials.connect(inv, password, ha_lab)
     conn.compute.default_microversion = MICROVERSION
     with pingable(conn, "day2", "cmp2") as (server, fip):

@@ -241,6 +241,15 @@ def test_tls_on_one_controller_puts_haproxy_in_front_of_its_public_apis(tmp_path
                "on the API network" in p for p in found), found
 
 
+def test_ceph_monitors_survive_the_loss_of_any_node_where_they_can():
+    """Three monitors where there are three storage nodes or, with fewer,
+    three controllers; otherwise one, on the first storage node."""
+    ha = load(INVENTORIES / "ha.yml", preview=True)
+    assert catalog.ceph_nodes(ha) == (["ctl1", "ctl2", "ctl3"], ["cmp1", "cmp2"])
+    assert catalog.ceph_nodes(load(INVENTORIES / "multinode.yml")) == (["sto1"], ["sto1"])
+    assert catalog.ceph_nodes(load(INVENTORIES / "aio.yml")) == (["aio1"], ["aio1"])
+
+
 def test_reports_name_only_what_verify_and_check_read():
     """verify's "services up" and check read Nova's services and Neutron's
     agents: a report from any other API would never be seen, and fail them
