@@ -552,6 +552,19 @@ def _several_controllers(inv: Inventory, count: int) -> Iterator[Problem]:
                       not_yet=True)
 
 
+def _tls_on_one_controller(inv: Inventory, controllers: list[Node]) -> Iterator[Problem]:
+    """TLS on a lone controller needs an API address apart from management."""
+    if not inv.cloud.tls or len(controllers) != 1 or ha_controllers(inv):
+        return
+    controller = controllers[0]
+    if inv.address(controller, "api") in (None, inv.address(controller, "management")):
+        yield Problem(("cloud", "tls"), f"TLS with one controller needs an address of {controller.name} on "
+                      "the API network, apart from its management address: HAProxy terminates TLS on the "
+                      "API address while the APIs listen on management only (on one address both would "
+                      "take the same ports)", f"give {controller.name} an address on the network with "
+                      "`role: api`, or remove `tls: true`")
+
+
 def problems(inv: Inventory) -> Iterator[Problem]:
     for s in SERVICES:
         if s.option and getattr(inv.cloud.services, s.option) and not s.deployable:
@@ -566,14 +579,7 @@ def problems(inv: Inventory) -> Iterator[Problem]:
         if getattr(inv.cloud, name) is not None and len(controllers) == 1:
             yield Problem(("cloud", name), "a virtual IP needs the high-availability stack (pacemaker), which is "
                           "not deployable yet: nothing would hold the address", f"remove `{name}:`", not_yet=True)
-    if inv.cloud.tls and len(controllers) == 1 and not ha_controllers(inv):
-        controller = controllers[0]
-        if inv.address(controller, "api") in (None, inv.address(controller, "management")):
-            yield Problem(("cloud", "tls"), f"TLS with one controller needs an address of {controller.name} on "
-                          "the API network, apart from its management address: HAProxy terminates TLS on the "
-                          "API address while the APIs listen on management only (on one address both would "
-                          "take the same ports)", f"give {controller.name} an address on the network with "
-                          "`role: api`, or remove `tls: true`")
+    yield from _tls_on_one_controller(inv, controllers)
     external = [(i, n) for i, n in enumerate(inv.networks) if n.role == "external"]
     if not any(n.floating_range for _, n in external):
         yield Problem(("networks", external[0][0]) if external else ("networks",),

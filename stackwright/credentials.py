@@ -62,6 +62,16 @@ def connect(inv: Inventory, password: str, inventory_file: Path | None = None) -
     return cloud, conn
 
 
+def dashboard(inv: Inventory, inventory_file: Path) -> str | None:
+    """Where the dashboard is, for the deploy's last words (None without
+    Horizon), with the CA file its certificate comes from."""
+    if not catalog.service("horizon").hosts(inv):
+        return None
+    ca = ca_file(inv, inventory_file)
+    return (f"dashboard: {catalog.shared_values(inv)['public_endpoint']}/ (user admin)"
+            + (f", its certificate from the CA in {ca}" if ca else ""))
+
+
 def write(inv: Inventory, inventory_file: Path, password: str, ca_certificate: str) -> tuple[Path, Path]:
     """clouds.yaml and the openrc; with TLS from the cloud's own CA, its
     certificate (*ca_certificate*, the secrets file's) beside them."""

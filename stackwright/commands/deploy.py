@@ -114,6 +114,8 @@ def _credentials(app: App, inv: Inventory, inventory: Path, values: Mapping[str,
     done = f"cloud {inv.cloud.name!r} deployed in {seconds:.0f}s.\n" if seconds is not None else ""
     app.console.print(f"{done}credentials: {clouds} (cloud {inv.cloud.name!r}) and {rc}, both mode 0600\n"
                       f"try: OS_CLIENT_CONFIG_FILE={clouds} OS_CLOUD={inv.cloud.name} openstack token issue")
+    if line := credentials.dashboard(inv, inventory):
+        app.console.print(line)
 
 
 def _clusters(app: App, inv: Inventory, inventory: Path, private_key: Path | None, known_hosts: Path | None) -> None:

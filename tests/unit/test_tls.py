@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from stackwright import credentials
-from stackwright.loader import load_problems
+from stackwright.loader import load, load_problems
 
 REPO = Path(__file__).resolve().parents[2]
 HA = (REPO / "inventories" / "ha.yml").read_text()
@@ -141,3 +141,12 @@ def test_the_clouds_own_ca_signs_when_no_certificate_is_given(tmp_path):
     assert inv is not None
     assert "cacert" not in credentials.admin_cloud(inv, "pw", path)
     assert credentials.admin_cloud(inv, "pw", path)["auth"]["auth_url"] == "http://10.63.0.10:5000/v3"
+
+
+def test_the_deploy_names_the_dashboard_and_the_ca_its_certificate_comes_from():
+    aio = REPO / "inventories" / "aio.yml"
+    ca = REPO / "inventories" / "aio-ca.pem"
+    assert credentials.dashboard(load(aio), aio) == (
+        f"dashboard: https://10.43.0.11/ (user admin), its certificate from the CA in {ca}")
+    multinode = REPO / "inventories" / "multinode.yml"
+    assert credentials.dashboard(load(multinode), multinode) == "dashboard: http://10.53.0.11/ (user admin)"
