@@ -41,7 +41,8 @@ demo: install
 # floating IP), Ceph and Cinder (a volume seen by the guest), Horizon (a
 # login in Chromium), memcached and RabbitMQ (a broker and a cluster of
 # three), the Galera cluster (mariadb/cluster) and the pacemaker cluster
-# (VIPs, HAProxy, fencing), host networking and Open vSwitch (the
+# (VIPs, HAProxy, fencing), HAProxy alone with TLS (haproxy/default: the
+# aio cloud runs it so), host networking and Open vSwitch (the
 # Fuel-style host networking e2e: bonds, VLANs, LACP failover, reboot,
 # rollback) and the packages phase (every deploy of the e2e tests).  What
 # the e2e tests do not check runs here: chrony's lone time server,
@@ -51,7 +52,8 @@ demo: install
 # and remove on a one-controller cloud) is `make multinode-test`.
 CI_MOLECULE_SKIP ?= keystone/default placement/default glance/default nova/default neutron/default \
   cinder/default ceph/default horizon/default memcached/default rabbitmq/default host_network/default \
-  openvswitch/default packages/default rabbitmq/cluster heat/default pacemaker/default mariadb/cluster
+  openvswitch/default packages/default rabbitmq/cluster heat/default pacemaker/default mariadb/cluster \
+  haproxy/default
 test: install test-host-packages
 	$(MAKE) lint
 	$(PY) -m pytest -q -ra --instafail --durations=15 tests
