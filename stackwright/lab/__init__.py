@@ -29,7 +29,7 @@ from typing import Any
 from ..model import Inventory, Node
 from ..paths import state_dir
 from . import bmc
-from .host import LabError, Log, alive, host_addresses, pid_of, remove_cgroup, run, stop, wait_until
+from .host import LabError, Log, alive, host_addresses, pid_of, remove_cgroup, run, stop, stop_all, wait_until
 from .image import ensure_image, make_rootfs
 from .proxy import PROXY_PORT, ensure_proxy, proxy_dir, release_proxy
 from .sources import debian_archive_uri, node_sources
@@ -308,8 +308,7 @@ class Lab:
 
     def _down_nodes(self) -> None:
         """Stop the nodes, then remove their cgroups, namespaces and cables."""
-        for node in self.inv.nodes:
-            stop(self.node_dir(node) / "nspawn.pid", timeout=30)
+        stop_all([self.node_dir(node) / "nspawn.pid" for node in self.inv.nodes], timeout=30)
         for node in self.inv.nodes:
             for cgroup in self.cgroups(node):
                 remove_cgroup(cgroup)

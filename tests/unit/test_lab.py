@@ -105,3 +105,28 @@ def test_labs_brought_up_together_build_the_base_image_once(tmp_path, monkeypatc
         t.join(timeout=10)
     assert built == ["bookworm-base.tmp"]
     assert (base / ".stackwright-image").read_text().strip() == image_mod.BASE_PACKAGES
+
+
+def test_processes_are_stopped_together_and_the_stubborn_killed(tmp_path):
+    """stop_all asks every process at once and kills what outlives the
+    shared timeout (lab down stops every node so)."""
+    import subprocess
+    import time
+
+    from stackwright.lab.host import alive, stop_all
+
+    polite = subprocess.Popen(["sleep", "100"])
+    stubborn = subprocess.Popen(["sh", "-c", "trap '' TERM; while :; do sleep 0.1; done"])
+    files = []
+    for name, proc in (("polite", polite), ("stubborn", stubborn)):
+        (tmp_path / name).write_text(f"{proc.pid}\n")
+        files.append(tmp_path / name)
+    time.sleep(0.3)  # the trap is set
+    start = time.monotonic()
+    stop_all(files, timeout=2)
+    took = time.monotonic() - start
+    assert not any(alive(f) for f in files)
+    # the stubborn one waited out the timeout, once for both
+    assert 2 <= took < 4, took
+    for proc in (polite, stubborn):
+        proc.wait(timeout=5)  # (stop_all reaped its own children already)
