@@ -12,19 +12,20 @@ nodes that are also Ceph's storage nodes, every node with a simulated BMC):
   killed at once) while a client asks Keystone for a token through the
   public VIP every 0.2 s: the API answers again (a generous bound; the gap
   is printed, bench/failover.py measures it), pacemaker fenced the node
-  through its BMC, and `verify` passes with one controller down;
-- the node powered on through its BMC rejoins every cluster without an
-  operator (`check` passes again);
-- a server's day-2 moves between the two compute nodes, each observed
-  from outside (its uptime, its disk marker, ping through its floating IP):
-  a live migration, a cold migration back, and the power cut of its node
-  with `node evacuate --fence` (rebuilt on the other one from its disk in
-  Ceph); the node powered on is back in service (`node enable`);
+  through its BMC;
+- with the controller down, a server's day-2 moves between the two
+  compute nodes, each observed from outside (its uptime, its disk marker,
+  ping through its floating IP): a live migration, a cold migration back,
+  and the power cut of its node with `node evacuate --fence` (rebuilt on
+  the other one from its disk in Ceph); the node powered on is back in
+  service (`node enable`); then `verify` passes with the controller down;
+- the controller powered on through its BMC rejoins every cluster without
+  an operator (`check` passes again);
 - a second deploy changes nothing;
 - MariaDB stopped on every controller, a commit made after the first one
   stopped: `recover database --from` that member is refused naming the
   positions, `recover database` starts from the most advanced one, the
-  commit is there and verify passes;
+  commit is there and `check` finds the cloud whole;
 - no secret anywhere it must not be.
 
 Uses its own copy of the HA inventory (cloud `e2eha`, other subnets).
@@ -170,9 +171,20 @@ def test_ha_deploy_failover_and_recovery(ha_lab: Path):
     # the VIP starts elsewhere only once the fencing succeeded
     assert re.search(rf"(reboot|off) of {victim} successful", fenced), fenced
     assert f"{victim}: power off" in sw("node", "power", path, victim, "status", check=False).stdout
-    # Nova and Neutron see its services down once they miss their reports
-    # (service_down_time 60 s, agent_down_time 75 s)
+    # with the controller down, a server's day-2 moves: its disk stays in
+    # Ceph, whose monitors run on the controllers (two of three keep the
+    # quorum, through the power cut of a compute node too, which is one of
+    # Ceph's two OSD nodes).  Meanwhile Nova and Neutron see the
+    # controller's services down (they miss their reports: service_down_time
+    # 60 s, agent_down_time 75 s), which the verify below waits for.
     _cloud, conn = credentials.connect(inv, password, ha_lab)
+    conn.compute.default_microversion = MICROVERSION
+    with pingable(conn, "day2", "cmp2") as (server, fip):
+        mark, pinger = watched(conn, server, fip.floating_ip_address)
+        live_then_cold(path, conn, server, pinger, "cmp1", "cmp2", timings)
+        evacuate(path, conn, server, pinger, mark, "cmp2", "cmp1", timings)
+        back_in_service(path, conn, "cmp2", ["cmp1", "cmp2"], timings)
+        pinger.stop.set()
 
     def seen_down() -> bool:
         services = [s for s in conn.compute.services() if s.host == victim and s.state == "up"]
@@ -192,18 +204,6 @@ def test_ha_deploy_failover_and_recovery(ha_lab: Path):
     start = time.monotonic()
     wait("every cluster whole again", lambda: cluster_whole(check_rows(path)[1]), 900, 10)
     timings[f"{victim} back in every cluster"] = time.monotonic() - start
-
-    # a server's day-2 moves: its disk stays in Ceph, whose monitors run on
-    # the controllers (and keep their quorum through the power cut of a
-    # compute node, which is one of Ceph's two OSD nodes)
-    _cloud, conn = credentials.connect(inv, password, ha_lab)
-    conn.compute.default_microversion = MICROVERSION
-    with pingable(conn, "day2", "cmp2") as (server, fip):
-        mark, pinger = watched(conn, server, fip.floating_ip_address)
-        live_then_cold(path, conn, server, pinger, "cmp1", "cmp2", timings)
-        evacuate(path, conn, server, pinger, mark, "cmp2", "cmp1", timings)
-        back_in_service(path, conn, "cmp2", ["cmp1", "cmp2"], timings)
-        pinger.stop.set()
 
     # neither the power cut nor its repair left a deploy anything to do
     start = time.monotonic()
@@ -232,9 +232,10 @@ def test_ha_deploy_failover_and_recovery(ha_lab: Path):
     _cloud, conn = credentials.connect(inv, password, ha_lab)
     assert conn.identity.get_project(project.id).name == "after-first-stop"
     conn.identity.delete_project(project.id)
+    # service restored: check finds every endpoint answering, every Nova
+    # service and Neutron agent up, every cluster whole (a full verify here
+    # cost CI 75 s more)
     wait("every cluster whole after the recovery", lambda: cluster_whole(check_rows(path)[1]), 600, 10)
-    recovered = sw("verify", path, check=False, timeout=1800)
-    assert recovered.returncode == 0, recovered.stdout + recovered.stderr
 
     start = time.monotonic()
     leaks = cloud_secrets_leaked(lab, ha_lab)
