@@ -557,7 +557,11 @@ def _tls_on_one_controller(inv: Inventory, controllers: list[Node]) -> Iterator[
     if not inv.cloud.tls or len(controllers) != 1 or ha_controllers(inv):
         return
     controller = controllers[0]
-    if inv.address(controller, "api") in (None, inv.address(controller, "management")):
+    # (by the networks' roles as written: a node may name a network the
+    # inventory lacks, which validate reports on its own)
+    roles = {n.name: n.role for n in inv.networks}
+    by_role = {roles[name]: att.address for name, att in reversed(controller.networks.items()) if name in roles}
+    if by_role.get("api") in (None, by_role.get("management")):
         yield Problem(("cloud", "tls"), f"TLS with one controller needs an address of {controller.name} on "
                       "the API network, apart from its management address: HAProxy terminates TLS on the "
                       "API address while the APIs listen on management only (on one address both would "

@@ -38,7 +38,7 @@ def test_ha_example_is_deployable_and_needs_ceph(tmp_path: Path):
     assert not [p for p in problems if p.severity == "error"]
     _, errors = check(tmp_path, HA.replace("    ceph: true\n", "    ceph: false\n"))
     assert [e for e in errors if "error" in e.split("\n")[0]] == [
-        "inv.yml:30: error: cloud.services.ceph: 3 controllers share Glance's images only through Ceph: with "
+        "inv.yml:31: error: cloud.services.ceph: 3 controllers share Glance's images only through Ceph: with "
         "Glance's file store an image lives on the one controller that took the upload, and the others answer "
         "'no associated data' (Glance's Swift store is not deployable yet)\n"
         "    fix: set `ceph: true` under `services:` and give a node the storage role"]
