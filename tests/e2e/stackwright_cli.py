@@ -27,6 +27,21 @@ def opt_in_lab(variable: str, reason: str) -> list[Any]:
             pytest.mark.skipif(not os.environ.get(variable), reason=reason)]
 
 
+def assert_https_only(host: str, cacert: str | None) -> None:
+    """The public endpoints on *host* speak only HTTPS, with a certificate
+    of *cacert*: Keystone's version document links https:// (the APIs read
+    HAProxy's X-Forwarded-Proto), plain HTTP on its port gets no answer,
+    and the dashboard's port 80 only redirects to HTTPS."""
+    import requests
+
+    version = requests.get(f"https://{host}:5000/v3", verify=cacert, timeout=10).json()["version"]
+    assert version["links"][0]["href"].startswith(f"https://{host}:5000/"), version
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://{host}:5000/v3", timeout=10)
+    redirect = requests.get(f"http://{host}/", allow_redirects=False, timeout=10)
+    assert redirect.status_code == 301 and redirect.headers["Location"].startswith(f"https://{host}/")
+
+
 def _tail(output: str | bytes | None, lines: int = 60) -> str:
     text = output.decode(errors="replace") if isinstance(output, bytes) else output or ""
     return "\n".join(text.splitlines()[-lines:])

@@ -24,8 +24,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
-from stackwright_cli import lab_copy, last_deploy, network_report, on_every_address, secret_values, secrets_leaked, sw
+from stackwright_cli import (
+    assert_https_only,
+    lab_copy,
+    last_deploy,
+    network_report,
+    on_every_address,
+    secret_values,
+    secrets_leaked,
+    sw,
+)
 
 from stackwright import catalog, credentials
 from stackwright.fastpath import phase_order
@@ -320,12 +328,7 @@ def test_lab_deploy_verify_and_idempotence(lab_inventory: Path):
     assert {a for a in local if a.endswith(":443")} == {"10.63.0.11:443"}
     assert {a for a in local if a.endswith(":5000")} == {"10.62.0.11:5000", "10.63.0.11:5000"}
     cacert = credentials.ca_file(load(lab_inventory), lab_inventory)
-    version = requests.get("https://10.63.0.11:5000/v3", verify=cacert, timeout=10).json()["version"]
-    assert version["links"][0]["href"].startswith("https://10.63.0.11:5000/"), version
-    with pytest.raises(requests.ConnectionError):
-        requests.get("http://10.63.0.11:5000/v3", timeout=10)
-    redirect = requests.get("http://10.63.0.11/", allow_redirects=False, timeout=10)
-    assert redirect.status_code == 301 and redirect.headers["Location"].startswith("https://10.63.0.11/")
+    assert_https_only("10.63.0.11", cacert)
     # libvirt: TLS on management for live migration, no TCP listener; the
     # noVNC proxy on management behind HAProxy
     assert {a for a in local if a.endswith((":16514", ":16509"))} == {"10.62.0.11:16514"}

@@ -48,6 +48,7 @@ import pytest
 import requests
 from day2_moves import back_in_service, evacuate, live_then_cold, watched
 from stackwright_cli import (
+    assert_https_only,
     assert_listeners,
     cloud_secrets_leaked,
     lab_copy,
@@ -136,12 +137,7 @@ def test_ha_deploy_failover_and_recovery(ha_lab: Path):
     # cloud's CA (clouds.yaml's); the dashboard's port 80 only redirects;
     # on the API network nothing listens but HAProxy on the VIP (and sshd)
     vip, cacert = inv.cloud.public_vip, credentials.ca_file(inv, ha_lab)
-    assert requests.get(f"https://{vip}:5000/v3", verify=cacert, timeout=10).json()["version"]["links"][0][
-        "href"].startswith(f"https://{vip}:5000/")
-    with pytest.raises(requests.ConnectionError):
-        requests.get(f"http://{vip}:5000/v3", timeout=10)
-    redirect = requests.get(f"http://{vip}/", allow_redirects=False, timeout=10)
-    assert redirect.status_code == 301 and redirect.headers["Location"].startswith(f"https://{vip}/")
+    assert_https_only(str(vip), cacert)
     assert requests.get(f"https://{vip}/auth/login/", verify=cacert, timeout=30).status_code == 200
     for node in inv.nodes_with_role("controller"):
         api = str(node.networks["api"].address)
